@@ -1,0 +1,303 @@
+"""The experiment schema: strict, typed, validated at the boundary.
+
+Unknown keys, wrong types and out-of-range values are :class:`ConfigError` s whose message names
+the file, the dotted key path, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from raytuner.errors import ConfigError
+from raytuner.yaml_io import parse_yaml, read_yaml_file
+
+SCHEDULERS = ("fifo", "asha", "hyperband")
+ALGORITHMS = ("random", "grid", "hyperopt")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+
+
+class Strict(BaseModel):
+    """Base of every section: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Strict):
+    """``data``: which dataset and how it is split."""
+
+    name: str = Field("digits", description="dataset name or 'pkg.module:factory'")
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="stratified validation share")
+
+
+class TrainConfig(Strict):
+    """``train``: the training recipe of one trial."""
+
+    epochs: int = Field(10, ge=1, le=100_000, description="maximum epochs per trial")
+    batch_size: int = Field(64, ge=1, le=1_000_000)
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
+    lr: float = Field(1e-3, gt=0.0, le=10.0, description="learning rate")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd/rmsprop momentum")
+    nesterov: bool = Field(False, description="Nesterov momentum (sgd)")
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class SchedulerConfig(Strict):
+    """``search.scheduler``: early stopping of weak trials."""
+
+    name: Literal["fifo", "asha", "hyperband"] = "asha"
+    grace_period: int = Field(1, ge=1, description="asha: epochs before a trial can be stopped")
+    reduction_factor: float = Field(3.0, gt=1.0, le=100.0, description="asha/hyperband: eta")
+    brackets: int = Field(1, ge=1, le=10, description="asha: number of brackets")
+
+
+class SearchConfig(Strict):
+    """``search``: what to search and how."""
+
+    algorithm: Literal["random", "grid", "hyperopt"] = "hyperopt"
+    metric: str = Field("val_accuracy", description="metric the search optimizes")
+    mode: Literal["min", "max"] = "max"
+    num_samples: int = Field(10, ge=1, le=1_000_000, description="trials (grid: repeats)")
+    max_concurrent: int | None = Field(None, ge=1, le=100_000,
+                                       description="trials at once; default: what fits")
+    n_initial_points: int = Field(8, ge=1, le=10_000,
+                                  description="hyperopt: random trials before TPE")
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    space: dict[str, Any] = Field(default_factory=dict, description="dotted path -> domain")
+    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ResourcesConfig(Strict):
+    """``resources``: what one trial gets."""
+
+    cpu: float = Field(1.0, gt=0.0, le=1024.0)
+    gpu: float = Field(0.0, ge=0.0, le=64.0)
+
+
+class CheckpointConfig(Strict):
+    """``checkpoint``: how many checkpoints each trial keeps."""
+
+    keep: int = Field(2, ge=1, le=10_000)
+
+
+class FailureConfig(Strict):
+    """``failure``: retries of a failed trial, each from its last checkpoint."""
+
+    max_retries: int = Field(2, ge=0, le=1000)
+
+
+class Experiment(Strict):
+    """One experiment file, fully resolved."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$",
+                      description="run folder name: letters, digits, '_', '.', '-'")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: dict[str, Any] = Field(default_factory=lambda: {"name": "cnn"})
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    failure: FailureConfig = Field(default_factory=FailureConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON/YAML-safe) of the whole experiment."""
+        return self.model_dump(mode="json")
+
+    @property
+    def model_name(self) -> str:
+        return self.model["name"]
+
+    @property
+    def model_settings(self) -> dict[str, Any]:
+        """Keyword settings for the model factory (everything but ``name``)."""
+        return {k: v for k, v in self.model.items() if k != "name"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Turning pydantic's errors into one clear line
+
+
+def _section_fields(cls: type[BaseModel], loc: tuple) -> list[str] | None:
+    """Allowed keys of the section at ``loc`` inside ``cls`` (None when not a model)."""
+    current: Any = cls
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        current = annotation if isinstance(annotation, type) else None
+        if current is None:
+            return None
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else None
+
+
+def _describe_error(cls: type[BaseModel], error: dict, prefix: str) -> tuple[str, str]:
+    """(key path, message) for one pydantic error."""
+    loc = tuple(error["loc"])
+    path = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _section_fields(cls, loc[:-1]) or []
+        key = str(loc[-1])
+        message = f"unknown key {key!r}"
+        close = difflib.get_close_matches(key, allowed, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        if allowed:
+            message += f"; allowed keys: {', '.join(allowed)}"
+        return path, message
+    if kind == "missing":
+        return path, "required key is missing"
+    given = error.get("input")
+    message = error["msg"]
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        message = f"unknown value; expected one of: {expected.replace(' or ', ', ')}"
+    return path, f"{message} (got {given!r})"
+
+
+def validate_section(cls: type[BaseModel], data: Any, *, path: str = "",
+                     source: str | None = None) -> BaseModel:
+    """Validate ``data`` with the pydantic model ``cls``; the first error becomes a ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping of keys to values, got {type(data).__name__} "
+                          f"{data!r}", source=source, path=path or None)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        key_path, message = _describe_error(cls, errors[0], path)
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more problem(s))"
+        raise ConfigError(message, source=source, path=key_path or None) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, overrides and whole-experiment checks
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"a.b=3"`` -> ``("a.b", 3)``; the value is read as YAML (numbers, bools, lists...)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"malformed --set {text!r}; expected KEY=VALUE with a dotted KEY, "
+                          "e.g. --set train.epochs=5")
+    value = parse_yaml(raw, source=f"--set {key}") if raw.strip() else ""
+    return key, value
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any, *, source: str = "--set") -> None:
+    """Set ``data[a][b][c] = value`` for ``key = "a.b.c"``, creating sections as needed.
+
+    Keys below ``search.space`` are dotted paths themselves, so everything after
+    ``search.space.`` is one key.
+    """
+    parts = key.split(".")
+    if parts[:2] == ["search", "space"] and len(parts) > 2:
+        parts = ["search", "space", ".".join(parts[2:])]
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {key!r}: {'.'.join(parts[:i + 1])} is "
+                              f"{type(child).__name__}, not a section", source=source)
+        node = child
+    node[parts[-1]] = value
+
+
+def get_dotted(data: dict[str, Any], key: str) -> Any:
+    """``data[a][b][c]`` for ``key = "a.b.c"``; KeyError when absent."""
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(key)
+        node = node[part]
+    return node
+
+
+def validate_experiment(raw: Any, *, source: str = "<experiment>",
+                        check_space: bool = True) -> Experiment:
+    """Validate a raw experiment mapping: schema, model settings, metric and search space."""
+    if not isinstance(raw, dict):
+        kind = "empty" if raw is None else type(raw).__name__
+        raise ConfigError(f"expected a mapping at the top level, got {kind}", source=source)
+    raw = copy.deepcopy(raw)
+    raw.setdefault("model", {"name": "cnn"})
+    exp = validate_section(Experiment, raw, source=source)
+    assert isinstance(exp, Experiment)
+    _validate_model(exp, source)
+    _validate_dataset(exp, source)
+    if check_space:
+        from raytuner.metrics import check_metric_name
+        from raytuner.space import check_space_against_experiment
+
+        try:
+            check_metric_name(exp.search.metric, exp, path="search.metric")
+            check_space_against_experiment(exp)
+        except ConfigError as exc:
+            if exc.source is None:
+                raise ConfigError(str(exc), source=source) from None
+            raise
+    return exp
+
+
+def _validate_dataset(exp: Experiment, source: str) -> None:
+    from raytuner.data import DATASETS
+
+    try:
+        DATASETS.get(exp.data.name, path="data.name")
+    except ConfigError as exc:
+        raise ConfigError(str(exc), source=source) from None
+
+
+def _validate_model(exp: Experiment, source: str) -> None:
+    from raytuner.models import validate_model_settings
+
+    model = exp.model
+    name = model.get("name")
+    if not isinstance(name, str):
+        raise ConfigError(f"required key must be a model name (got {name!r})",
+                          source=source, path="model.name")
+    try:
+        settings = validate_model_settings(name, exp.model_settings)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), source=source) from None
+    exp.model = {"name": name, **settings}
+
+
+def load_experiment(path: str | Path, overrides: list[str] | dict[str, Any] | None = None
+                    ) -> Experiment:
+    """Read, override and validate an experiment file.
+
+    ``overrides`` are ``"key=value"`` strings (as with ``--set``) or a ``{key: value}`` dict.
+    """
+    raw = read_yaml_file(path)
+    if isinstance(raw, dict):
+        apply_overrides(raw, overrides)
+    return validate_experiment(raw, source=str(path))
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any] | None) -> None:
+    """Apply ``--set`` style overrides to a raw experiment mapping in place."""
+    if not overrides:
+        return
+    items = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
+    for key, value in items:
+        set_dotted(raw, key, value)
+
+
+def with_params(exp: Experiment, params: dict[str, Any]) -> Experiment:
+    """The experiment with sampled ``{dotted.path: value}`` params applied and re-validated."""
+    raw = exp.to_dict()
+    for key, value in params.items():
+        set_dotted(raw, key, value, source="search.space")
+    return validate_experiment(raw, source="sampled trial config", check_space=False)

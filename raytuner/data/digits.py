@@ -1,0 +1,21 @@
+"""scikit-learn's embedded 8x8 handwritten digits (1,797 images, 10 classes): the default set."""
+
+from __future__ import annotations
+
+import torch
+from sklearn.datasets import load_digits
+
+from raytuner.data import DATASETS, DataBundle
+from raytuner.data.split import standardize, stratified_split
+
+
+@DATASETS.register("digits")
+def load_digits_bundle(data_config, seed: int) -> DataBundle:
+    """Digits as ``(N, 1, 8, 8)`` floats, pixel values 0..16 scaled to 0..1 then standardized,
+    with a stratified validation split of ``data_config.val_fraction`` fixed by ``seed``."""
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    labels = torch.tensor(digits.target, dtype=torch.int64)
+    train_idx, val_idx = stratified_split(digits.target, data_config.val_fraction, seed)
+    train_x, val_x = standardize(images[train_idx], images[val_idx])
+    return DataBundle("digits", train_x, labels[train_idx], val_x, labels[val_idx], 10)

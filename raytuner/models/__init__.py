@@ -1,0 +1,50 @@
+"""Model registry: ``create_model(name, input_shape, num_classes, **settings)``.
+
+Every model factory takes the input shape ``(C, H, W)``, the number of classes and plain keyword
+settings (checked by a pydantic settings class), and returns an ``nn.Module``. A user's own model
+is named by import path, ``"pkg.module:factory"``, with the same signature.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from raytuner.errors import ConfigError
+from raytuner.registry import Registry
+
+MODELS: Registry = Registry("model")
+
+
+def list_models() -> list[str]:
+    """Names of the registered models."""
+    return MODELS.names()
+
+
+def validate_model_settings(name: str, settings: dict[str, Any], *, path: str = "model") -> dict:
+    """Check ``settings`` against the model's settings class; returns them with defaults filled."""
+    entry = MODELS.get(name, path=f"{path}.name")
+    if entry.settings is None:  # user model: its own signature is the contract
+        return dict(settings)
+    from raytuner.config import validate_section
+
+    return validate_section(entry.settings, settings, path=path).model_dump()
+
+
+def create_model(
+    name: str, input_shape: tuple[int, ...], num_classes: int, **settings: Any
+) -> nn.Module:
+    """Build the model ``name`` for inputs of ``input_shape`` and ``num_classes`` outputs."""
+    entry = MODELS.get(name, path="model.name")
+    if entry.settings is not None:
+        settings = validate_model_settings(name, settings)
+    model = entry.factory(tuple(input_shape), int(num_classes), **settings)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model factory {name!r} returned {type(model).__name__}, "
+                          "expected a torch.nn.Module", path="model.name")
+    return model
+
+
+# Register the built-in models (imported for their side effect).
+from raytuner.models import cnn, mlp  # noqa: E402,F401

@@ -1,0 +1,90 @@
+"""Name -> factory registries (models, datasets, optimizers, ...) and user import paths.
+
+A registry entry pairs a factory with a pydantic settings class, so the experiment file is
+validated against exactly the keyword settings the factory accepts (no ``**kwargs`` that
+swallow typos).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from raytuner.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """A registered factory and the settings model its keyword arguments are checked with."""
+
+    name: str
+    factory: T
+    settings: type[BaseModel] | None
+
+
+class Registry(Generic[T]):
+    """A named collection of factories, e.g. every model raytuner can build."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(
+        self, name: str, settings: type[BaseModel] | None = None
+    ) -> Callable[[T], T]:
+        """Decorator: register ``factory`` under ``name`` with its settings model."""
+
+        def decorator(factory: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            self._entries[name] = Entry(name, factory, settings)
+            return factory
+
+        return decorator
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def get(self, name: str, *, path: str | None = None) -> Entry[T]:
+        """The entry for ``name``; an unknown name is a ConfigError listing the known ones."""
+        if name in self._entries:
+            return self._entries[name]
+        if is_import_path(name):
+            return Entry(name, import_object(name, path=path), None)
+        raise ConfigError(
+            f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}"
+            " (or a 'package.module:attr' import path)",
+            path=path,
+        )
+
+
+def is_import_path(name: str) -> bool:
+    """True for ``"package.module:attr"`` strings that name user code."""
+    module, sep, attr = name.partition(":")
+    return bool(sep and module and attr)
+
+
+def import_object(spec: str, *, path: str | None = None) -> Any:
+    """Import ``"package.module:attr"``; errors name the spec and the config key."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r} from {spec!r}: {exc}",
+                          path=path) from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}", path=path)
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,56 @@
+"""End to end: the real `raytuner` command on a tiny budget, then `raytuner best`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, tiny_experiment, write_yaml
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_then_best(tmp_path: Path) -> None:
+    exp = tiny_experiment(**{
+        "search.num_samples": 8, "train.epochs": 4,
+        "search.space": {"train.lr": {"loguniform": [1.0e-5, 3.0e-2]},
+                         "model.channels": {"choice": [2, 8]}},
+        "search.scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
+    })
+    path = write_yaml(tmp_path / "tiny.yaml", exp)
+    storage = tmp_path / "runs"
+    result = run_cli("run", str(path), "--storage", str(storage), "--name", "e2e")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "best trial" in result.stdout
+    assert "== " in result.stdout  # the status table, not per-trial boxes
+
+    run_dir = storage / "e2e"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    trials = summary["trials"]
+    assert len(trials) == 8
+    assert all(t["status"] in ("completed", "stopped") for t in trials)
+    stopped = [t for t in trials if t["status"] == "stopped"]
+    assert stopped and all(t["epochs"] < 4 for t in stopped), "ASHA stopped no trial early"
+    assert any(t["epochs"] == 4 for t in trials)
+    assert (run_dir / "experiment.yaml").is_file()
+    for trial in trials:
+        checkpoints = sorted(Path(trial["path"]).glob("checkpoint_*/state.pt"))
+        assert checkpoints, trial["trial_id"]
+        assert len(checkpoints) <= 2  # checkpoint.keep
+
+    best = run_cli("best", str(run_dir), "--json")
+    assert best.returncode == 0, best.stderr
+    record = json.loads(best.stdout)
+    assert {"config", "metrics", "checkpoint", "trial_id"} <= set(record)
+    top = max(trials, key=lambda t: t["best"])
+    assert record["trial_id"] == top["trial_id"]
+    assert Path(record["checkpoint"], "state.pt").is_file()
+    assert record["best"] == pytest.approx(top["best"])
+
+    text = run_cli("best", str(run_dir))
+    assert text.returncode == 0 and top["trial_id"] in text.stdout
+
+    again = run_cli("run", str(path), "--storage", str(storage), "--name", "e2e", timeout=60)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert json.loads((run_dir / "summary.json").read_text()) == summary  # untouched
