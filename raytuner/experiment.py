@@ -222,11 +222,14 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool) 
     start_ray(address)
     tuner = _build_tuner(exp, run_dir, data, restore=restore)
     try:
-        tuner.fit()
+        grid = tuner.fit()
     except Exception as exc:  # Ray wraps driver-side failures; keep the folder for resume
         raise RunError(f"experiment failed: {exc}; resume with `raytuner resume "
                        f"{run_dir}`") from exc
-    summary = build_summary(run_dir, exp, wall_time_s=time.monotonic() - start)
+    # The in-memory analysis has the final trial statuses; Ray keeps it on a private field.
+    analysis = getattr(grid, "_experiment_analysis", None)
+    summary = build_summary(run_dir, exp, wall_time_s=time.monotonic() - start,
+                            analysis=analysis)
     write_summary(run_dir, summary)
     return RunResult(run_dir, summary)
 

@@ -40,12 +40,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def trial_records(run_dir: str | Path, exp: Experiment) -> list[dict[str, Any]]:
-    """One record per trial: id, status, params, epochs, last and best metrics, checkpoint."""
+def trial_records(run_dir: str | Path, exp: Experiment, analysis=None) -> list[dict[str, Any]]:
+    """One record per trial: id, status, params, epochs, last and best metrics, checkpoint.
+
+    ``analysis`` is the finished run's in-memory ``ExperimentAnalysis`` when there is one: the
+    experiment state on disk can lag the final trial statuses by one snapshot.
+    """
     from ray.tune import ExperimentAnalysis
 
     metric, mode = exp.search.metric, exp.search.mode
-    analysis = ExperimentAnalysis(str(run_dir), default_metric=metric, default_mode=mode)
+    if analysis is None:
+        analysis = ExperimentAnalysis(str(run_dir), default_metric=metric, default_mode=mode)
     space = parse_space(exp.search.space)
     frames = analysis.trial_dataframes
     records = []
@@ -104,10 +109,10 @@ def best_record(records: list[dict[str, Any]], mode: str) -> dict[str, Any] | No
     return pick(scored, key=lambda r: r["best"])
 
 
-def build_summary(run_dir: str | Path, exp: Experiment, *,
-                  wall_time_s: float | None = None) -> dict[str, Any]:
+def build_summary(run_dir: str | Path, exp: Experiment, *, wall_time_s: float | None = None,
+                  analysis=None) -> dict[str, Any]:
     """Summary of a run folder: experiment, every trial, the best one."""
-    records = trial_records(run_dir, exp)
+    records = trial_records(run_dir, exp, analysis)
     best = best_record(records, exp.search.mode)
     counts: dict[str, int] = {}
     for record in records:
