@@ -135,7 +135,9 @@ def start_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(include_dashboard=False, **kwargs)
+        # "local" always starts a fresh instance: a bare ray.init() would silently join any
+        # cluster left running on this machine by `ray start`.
+        ray.init(address="local", include_dashboard=False, **kwargs)
 
 
 def default_max_concurrent(exp: Experiment) -> int:
