@@ -242,6 +242,9 @@ def run(exp: Experiment, *, storage: str | Path = "runs", name: str | None = Non
         from raytuner.smoke import smoke_experiment
 
         exp = smoke_experiment(exp)
+    from raytuner.data import check_data_ready
+
+    check_data_ready(exp.data)  # absent files with download off: fail before writing anything
     name = name or exp.name
     run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))

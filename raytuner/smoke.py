@@ -16,8 +16,8 @@ from raytuner.config import Experiment, validate_experiment
 
 SMOKE_TRIALS = 2
 SMOKE_EPOCHS = 1
-SMOKE_TRAIN_EXAMPLES = 256
-SMOKE_VAL_EXAMPLES = 128
+SMOKE_TRAIN_EXAMPLES = 64
+SMOKE_VAL_EXAMPLES = 32
 #: searched keys smoke mode fixes itself (they would undo its limits)
 FIXED_KEYS = frozenset({"train.epochs", "data.subset", "data.val_subset", "data.synthetic"})
 
@@ -72,9 +72,11 @@ def smoke_experiment(exp: Experiment, *, say: Callable[[str], None] = print) -> 
     data["subset"] = _smaller(data.get("subset"), SMOKE_TRAIN_EXAMPLES)
     data["val_subset"] = _smaller(data.get("val_subset"), SMOKE_VAL_EXAMPLES)
     if not data["synthetic"] and not dataset_present(exp.data):
-        shape, classes = DATASET_INFO[exp.data.name].shape(exp.data)
+        info = DATASET_INFO[exp.data.name]
+        shape, classes = info.shape(exp.data)
+        where = info.where(exp.data) if info.where else data_root(exp.data)
         data["synthetic"] = True
-        say(f"smoke: {exp.data.name} files are not in {data_root(exp.data)}; using synthetic "
+        say(f"smoke: {exp.data.name} files are not in {where}; using synthetic "
             f"stand-in data: {SMOKE_TRAIN_EXAMPLES} + {SMOKE_VAL_EXAMPLES} random images of "
             f"shape {shape}, {classes} classes (metrics mean nothing)")
     resources = raw["resources"]

@@ -80,6 +80,8 @@ class DatasetInfo:
     shape: Callable[[Any], tuple[tuple[int, int, int], int]]
     present: Callable[[Any], bool]
     required: dict[str, str] = field(default_factory=dict)  # key -> what it must name
+    where: Callable[[Any], str] | None = None  # the folder its files belong in
+    ready: Callable[[Any], None] | None = None  # ConfigError now if loading cannot work
 
 
 #: optional ``data.*`` keys that only some sets read; None means "not set"
@@ -111,6 +113,15 @@ def check_data_keys(data_config) -> None:
         if getattr(data_config, key) is None:
             raise ConfigError(f"data set {name!r} needs data.{key}: {meaning}",
                               path=f"data.{key}")
+
+
+def check_data_ready(data_config) -> None:
+    """A ConfigError before anything starts when loading is bound to fail: files absent with
+    ``data.download: false``, an image folder that does not exist. Data that a download can
+    still fetch passes (it is fetched, under a lock, when the run loads it)."""
+    info = DATASET_INFO.get(data_config.name)
+    if info is not None and info.ready is not None and not data_config.synthetic:
+        info.ready(data_config)
 
 
 def dataset_present(data_config) -> bool:

@@ -125,6 +125,13 @@ def _present(data_config) -> bool:
     return bool(data_config.root) and root.is_dir() and bool(_class_folders(root))
 
 
+def _ready(data_config) -> None:
+    _folder(data_config.root, "root")
+    if data_config.val_root:
+        _folder(data_config.val_root, "val_root")
+
+
 DATASET_INFO["imagefolder"] = DatasetInfo(
     keys=frozenset({"root", "val_root", "image_size", "channels"}), shape=_shape,
-    present=_present, required={"root": "a folder with one sub-folder of images per class"})
+    present=_present, required={"root": "a folder with one sub-folder of images per class"},
+    ready=_ready)

@@ -105,6 +105,29 @@ def extract_placed_archives(spec: VisionSet, root: Path) -> None:
         extract_archive(str(archive), str(root))
 
 
+def archives_placed(spec: VisionSet, root: Path) -> bool:
+    """True when the archives a user may place by hand are all there (not yet extracted)."""
+    folder = spec.folder(root)
+    if spec.is_mnist_like:
+        return all((folder / name).is_file() or (folder / f"{name}.gz").is_file()
+                   for name in spec.files())
+    return (root / spec.cls.filename).is_file()
+
+
+def _absent_message(spec: VisionSet, root: Path) -> str:
+    return (f"{spec.name} is not in {spec.folder(root)} and data.download is false; "
+            f"{spec.where_to_put(root)}, or point data.root (or $RAYTUNER_DATA) at a folder "
+            "that has them")
+
+
+def check_ready(spec: VisionSet, data_config) -> None:
+    """A ConfigError when the set is absent and may not be downloaded (checked before a run
+    starts, so nothing is written and Ray is not started)."""
+    root = data_root(data_config)
+    if data_config.download is False and not (spec.present(root) or archives_placed(spec, root)):
+        raise ConfigError(_absent_message(spec, root), path="data.root")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -119,10 +142,7 @@ def open_vision_set(spec: VisionSet, data_config) -> Any:
             extract_placed_archives(spec, root)
             if not spec.present(root):
                 if not download:
-                    raise ConfigError(f"{spec.name} is not in {spec.folder(root)} and "
-                                      f"data.download is false; {spec.where_to_put(root)}, or "
-                                      "point data.root (or $RAYTUNER_DATA) at a folder that "
-                                      "has them", path="data.root")
+                    raise ConfigError(_absent_message(spec, root), path="data.root")
                 try:
                     spec.cls(str(root), train=True, download=True)
                 except Exception as exc:  # no network, a proxy, a bad mirror: all the same
@@ -184,4 +204,6 @@ def register_vision_set(spec: VisionSet) -> None:
                                                                          seed))
     DATASET_INFO[spec.name] = DatasetInfo(
         keys=VISION_KEYS, shape=lambda cfg: (spec.shape, spec.num_classes),
-        present=lambda cfg: spec.present(data_root(cfg)))
+        present=lambda cfg: spec.present(data_root(cfg)),
+        where=lambda cfg: str(spec.folder(data_root(cfg))),
+        ready=lambda cfg: check_ready(spec, cfg))
