@@ -35,11 +35,12 @@ def data_root(data_config) -> Path:
 def set_lock(root: Path, folder: str) -> FileLock:
     """An inter-process lock for one set in ``root``: trials on one node that load the same
     set at once (data.* searched) must not download or extract it twice."""
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the data folder {root}: {exc}",
-                          path="data.root") from None
+    if not root.is_dir():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the data folder {root}: {exc}",
+                              path="data.root") from None
     return FileLock(str(root / f".{folder}.lock"), timeout=LOCK_TIMEOUT_S)
 
 

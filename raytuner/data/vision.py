@@ -12,6 +12,7 @@ the seed); the official test split is left alone for a final, untuned evaluation
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -133,12 +134,27 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _lock_or_read_only(spec: VisionSet, root: Path):
+    """The set's file lock; in a read-only data folder that already holds the set (a shared
+    mount on a cluster) nothing will be written, so no lock is needed."""
+    lock = set_lock(root, spec.tv_class)
+    try:
+        lock.acquire()
+    except PermissionError:
+        if spec.present(root):
+            return contextlib.nullcontext()
+        raise ConfigError(f"the data folder {root} is not writable and does not hold "
+                          f"{spec.name}; {spec.where_to_put(root)}", path="data.root") from None
+    lock.release()  # re-entered below as a context manager
+    return lock
+
+
 def open_vision_set(spec: VisionSet, data_config) -> Any:
     """The torchvision training-split dataset, downloaded first when absent and allowed."""
     root = data_root(data_config)
     download = data_config.download is not False
     try:
-        with set_lock(root, spec.tv_class):
+        with _lock_or_read_only(spec, root):
             extract_placed_archives(spec, root)
             if not spec.present(root):
                 if not download:
