@@ -282,3 +282,35 @@ def test_user_dataset_bundle_still_works_and_bad_returns_are_errors() -> None:
     assert bundle.name == "tiny" and bundle.input_shape == (1, 4, 4)
     with pytest.raises(ConfigError, match="returned int; expected a raytuner.data.DataBundle"):
         load_dataset(data_config(name="userpkg.data:wrong_type"), seed=0)
+
+
+# -- downloads: torchvision's own code, failing fast; the lock -------------------------------
+
+
+def test_failed_download_says_where_to_put_the_files(tmp_path: Path, monkeypatch) -> None:
+    from torchvision.datasets import MNIST
+
+    from raytuner.errors import RunError
+
+    # Nothing listens on the discard port: torchvision's download fails at once, as offline.
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    cfg = data_config(name="mnist", root=str(tmp_path))
+    check_data_ready(cfg)  # a download may still fetch it: not an error up front
+    with pytest.raises(RunError, match="downloading it failed") as info:
+        load_dataset(cfg, 0)
+    assert str(tmp_path / "MNIST" / "raw") in str(info.value)
+    assert "train-labels-idx1-ubyte.gz" in str(info.value)
+
+
+def test_loading_waits_for_the_lock_another_process_holds(tmp_path: Path, monkeypatch) -> None:
+    from filelock import FileLock
+
+    from raytuner.data import paths
+    from raytuner.errors import RunError
+
+    write_mnist(tmp_path)
+    monkeypatch.setattr(paths, "LOCK_TIMEOUT_S", 0.2)
+    holder = FileLock(str(tmp_path / ".MNIST.lock"))  # as a concurrent download would
+    with holder, pytest.raises(RunError, match="timed out waiting for another process"):
+        load_dataset(data_config(name="mnist", root=str(tmp_path)), 0)
+    assert len(load_dataset(data_config(name="mnist", root=str(tmp_path)), 0).train_y) == 48
