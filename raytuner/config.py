@@ -266,11 +266,12 @@ def validate_experiment(raw: Any, *, source: str = "<experiment>",
 
 
 def _validate_dataset(exp: Experiment, source: str) -> None:
-    from raytuner.data import DATASETS, check_data_keys
+    from raytuner.data import DATASETS, check_data_keys, resolve_data_paths
 
     try:
         DATASETS.get(exp.data.name, path="data.name")
         check_data_keys(exp.data)
+        resolve_data_paths(exp.data)
     except ConfigError as exc:
         raise ConfigError(str(exc), source=source) from None
 

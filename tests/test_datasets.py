@@ -314,3 +314,13 @@ def test_loading_waits_for_the_lock_another_process_holds(tmp_path: Path, monkey
     with holder, pytest.raises(RunError, match="timed out waiting for another process"):
         load_dataset(data_config(name="mnist", root=str(tmp_path)), 0)
     assert len(load_dataset(data_config(name="mnist", root=str(tmp_path)), 0).train_y) == 48
+
+
+def test_relative_data_paths_are_made_absolute_where_the_experiment_loads(
+        tmp_path: Path, monkeypatch) -> None:
+    # Trials that load their own data run in their trial folders, so "images" must not be
+    # looked up there.
+    monkeypatch.chdir(tmp_path)
+    cfg = data_config(name="imagefolder", root="images", val_root="~/val")
+    assert cfg.root == str(tmp_path / "images")
+    assert cfg.val_root == str(Path.home() / "val")

@@ -115,6 +115,17 @@ def check_data_keys(data_config) -> None:
                               path=f"data.{key}")
 
 
+def resolve_data_paths(data_config) -> None:
+    """Make ``data.root`` and ``data.val_root`` absolute, from the folder the experiment is
+    loaded in: trials that load their own data run in their trial folders."""
+    from pathlib import Path
+
+    for key in ("root", "val_root"):
+        value = getattr(data_config, key)
+        if value:
+            setattr(data_config, key, str(Path(value).expanduser().resolve()))
+
+
 def check_data_ready(data_config) -> None:
     """A ConfigError before anything starts when loading is bound to fail: files absent with
     ``data.download: false``, an image folder that does not exist. Data that a download can
