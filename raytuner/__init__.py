@@ -12,6 +12,7 @@ from raytuner.config import Experiment, load_experiment
 from raytuner.errors import ConfigError, RaytunerError, RunError
 from raytuner.experiment import RunResult, resume, run
 from raytuner.models import create_model, list_models
+from raytuner.smoke import smoke_experiment
 
 __version__ = "0.1.0"
 
@@ -26,5 +27,6 @@ __all__ = [
     "load_experiment",
     "resume",
     "run",
+    "smoke_experiment",
     "__version__",
 ]

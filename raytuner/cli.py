@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: start Ray on this machine)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace an existing run folder of the same name")
+    run.add_argument("--smoke", action="store_true",
+                     help="two trials, one epoch, a small subset; synthetic stand-in data "
+                          "when the real set is absent; run folder NAME-smoke")
     run.set_defaults(handler=cmd_run)
 
     validate = sub.add_parser("validate", help="check an experiment file and print it resolved",
@@ -99,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     exp = load_experiment(args.experiment, args.overrides)
     result = run(exp, storage=args.storage, name=args.name, address=args.address,
-                 overwrite=args.overwrite)
+                 overwrite=args.overwrite, smoke=args.smoke)
     _print_result(result)
     return 0
 

@@ -32,6 +32,21 @@ class DataConfig(Strict):
 
     name: str = Field("digits", description="dataset name or 'pkg.module:factory'")
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="stratified validation share")
+    root: str | None = Field(None, description="torchvision sets: shared data folder (default "
+                             "$RAYTUNER_DATA or ~/.cache/raytuner/data); imagefolder: the folder "
+                             "of class sub-folders")
+    val_root: str | None = Field(None, description="imagefolder: separate validation folder")
+    download: bool | None = Field(None, description="torchvision sets: download when absent "
+                                  "(default true); false fails at once with where to put files")
+    image_size: int | None = Field(None, ge=4, le=1024,
+                                   description="imagefolder: images resized to this square size")
+    channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 (grayscale) or 3")
+    subset: int | None = Field(None, ge=1, le=100_000_000,
+                               description="stratified subset of N training examples (by seed)")
+    val_subset: int | None = Field(None, ge=1, le=100_000_000,
+                                   description="stratified subset of N validation examples")
+    synthetic: bool = Field(False, description="random stand-in data of the set's shape and "
+                            "classes (smoke mode sets it when the real files are absent)")
 
 
 class TrainConfig(Strict):
@@ -251,10 +266,12 @@ def validate_experiment(raw: Any, *, source: str = "<experiment>",
 
 
 def _validate_dataset(exp: Experiment, source: str) -> None:
-    from raytuner.data import DATASETS
+    from raytuner.data import DATASETS, check_data_keys, resolve_data_paths
 
     try:
         DATASETS.get(exp.data.name, path="data.name")
+        check_data_keys(exp.data)
+        resolve_data_paths(exp.data)
     except ConfigError as exc:
         raise ConfigError(str(exc), source=source) from None
 

@@ -237,8 +237,19 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool) 
 
 
 def run(exp: Experiment, *, storage: str | Path = "runs", name: str | None = None,
-        address: str | None = None, overwrite: bool = False) -> RunResult:
-    """Run the experiment; everything lands in ``<storage>/<name>``."""
+        address: str | None = None, overwrite: bool = False, smoke: bool = False) -> RunResult:
+    """Run the experiment; everything lands in ``<storage>/<name>``.
+
+    ``smoke=True`` runs :func:`raytuner.smoke.smoke_experiment` of it instead (two trials, one
+    epoch, a small subset, synthetic data when the real set is absent).
+    """
+    if smoke:
+        from raytuner.smoke import smoke_experiment
+
+        exp = smoke_experiment(exp)
+    from raytuner.data import check_data_ready
+
+    check_data_ready(exp.data)  # absent files with download off: fail before writing anything
     name = name or exp.name
     run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from sklearn.datasets import load_digits
 
-from raytuner.data import DATASETS, DataBundle
+from raytuner.data import DATASET_INFO, DATASETS, DataBundle, DatasetInfo
 from raytuner.data.split import standardize, stratified_split
 
 
@@ -19,3 +19,7 @@ def load_digits_bundle(data_config, seed: int) -> DataBundle:
     train_idx, val_idx = stratified_split(digits.target, data_config.val_fraction, seed)
     train_x, val_x = standardize(images[train_idx], images[val_idx])
     return DataBundle("digits", train_x, labels[train_idx], val_x, labels[val_idx], 10)
+
+
+DATASET_INFO["digits"] = DatasetInfo(keys=frozenset(), shape=lambda cfg: ((1, 8, 8), 10),
+                                     present=lambda cfg: True)

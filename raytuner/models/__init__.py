@@ -26,7 +26,9 @@ def validate_model_settings(name: str, settings: dict[str, Any], *, path: str = 
     """Check ``settings`` against the model's settings class; returns them with defaults filled."""
     entry = MODELS.get(name, path=f"{path}.name")
     if entry.settings is None:  # user model: its own signature is the contract
-        return dict(settings)
+        from raytuner.models.user import check_user_model_settings
+
+        return check_user_model_settings(entry.factory, name, settings, path=path)
     from raytuner.config import validate_section
 
     return validate_section(entry.settings, settings, path=path).model_dump()
@@ -47,4 +49,4 @@ def create_model(
 
 
 # Register the built-in models (imported for their side effect).
-from raytuner.models import cnn, mlp  # noqa: E402,F401
+from raytuner.models import cnn, mlp, resnet  # noqa: E402,F401

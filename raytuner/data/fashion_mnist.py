@@ -1,0 +1,11 @@
+"""Fashion-MNIST through ``torchvision.datasets.FashionMNIST``: 1x28x28 images, 10 classes."""
+
+from __future__ import annotations
+
+from raytuner.data.vision import VisionSet, register_vision_set
+
+# Per-channel mean and std of the training split, as published and widely used.
+SPEC = VisionSet(name="fashion_mnist", tv_class="FashionMNIST", shape=(1, 28, 28), num_classes=10,
+                 mean=(0.2860,), std=(0.3530,))
+
+register_vision_set(SPEC)

@@ -1,0 +1,1 @@
+"""A user's own code, imported by path in the tests ("userpkg.models:tiny_mlp")."""
