@@ -85,6 +85,9 @@ def trial_records(run_dir: str | Path, exp: Experiment) -> list[dict[str, Any]]:
 
 _METRIC_KEYS = {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch",
                 "epoch_time_s", "samples_per_s", "time_total_s", "training_iteration"}
+# the toolbox's validation metrics and their cross-validation spreads
+_METRIC_KEYS.update(["val_top5_accuracy", "val_precision", "val_recall", "val_f1", "val_roc_auc"])
+_METRIC_KEYS.update([f"{k}_std" for k in list(_METRIC_KEYS) if k.startswith(("train_", "val_"))])
 
 
 def _status(ray_status: str, epochs: int, max_epochs: int) -> str:
