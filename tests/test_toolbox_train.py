@@ -27,10 +27,16 @@ from conftest import run_cli, tiny_experiment, write_yaml  # isort: skip
 SMALL = {"model.channels": 4, "model.hidden": 16, "train.batch_size": 256}
 
 
+def _subset(d: DataBundle, name: str | None = None, **kwargs) -> DataBundle:
+    """The first 500 training and 200 validation digits: every class, a quarter of the cost."""
+    return DataBundle(name or d.name, d.train_x[:500], d.train_y[:500], d.val_x[:200],
+                      d.val_y[:200], d.num_classes, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def digits() -> DataBundle:
     exp = validate_experiment(tiny_experiment())
-    return load_dataset(exp.data, exp.seed)
+    return _subset(load_dataset(exp.data, exp.seed), augmentations=())
 
 
 USER_DATA = "test_toolbox_train:flippable_digits"
@@ -41,8 +47,8 @@ def flippable_digits(data_config, seed: int) -> DataBundle:
     to allow crops and flips."""
     from raytuner.config import DataConfig
 
-    d = load_dataset(DataConfig(val_fraction=data_config.val_fraction), seed)
-    return DataBundle("user-images", d.train_x, d.train_y, d.val_x, d.val_y, d.num_classes)
+    return _subset(load_dataset(DataConfig(val_fraction=data_config.val_fraction), seed),
+                   "user-images")
 
 
 @pytest.fixture(scope="module")
@@ -409,15 +415,16 @@ def test_reported_metrics_list_what_the_trainer_reports(digits) -> None:
 
 
 def test_bf16_autocast_trains_on_the_cpu(digits) -> None:
-    trainer = Trainer(_exp(**{"train.amp": "bf16", "train.epochs": 2, "train.lr": 0.01}),
-                      digits)
+    trainer = Trainer(_exp(**{"train.amp": "bf16", "train.epochs": 2, "train.lr": 0.01,
+                              "train.batch_size": 32}), digits)
     assert trainer.speed.amp_dtype is torch.bfloat16
     seen = []
     trainer.model.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
     history = list(trainer.epochs())
     assert torch.bfloat16 in seen  # the forward pass really ran in bf16
     assert all(math.isfinite(h["train_loss"]) for h in history)
-    assert history[-1]["val_accuracy"] > 0.5
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["val_accuracy"] > 0.5  # it learns (chance: 0.1)
 
 
 def test_cuda_only_settings_fall_back_on_the_cpu_with_a_note(digits, caplog) -> None:
@@ -500,7 +507,7 @@ def test_ray_run_searches_the_schedule_on_val_f1_with_cv(ray_session, tmp_path: 
     raw = tiny_experiment(**{
         **SMALL, "train.epochs": 3, "data.cv_folds": 2,
         "train.early_stopping": {"patience": 1, "min_delta": 1.0},
-        "search.metric": "val_f1", "search.algorithm": "random", "search.num_samples": 3,
+        "search.metric": "val_f1", "search.algorithm": "grid", "search.num_samples": 1,
         "search.scheduler": {"name": "fifo"},
         "search.space": {"train.lr_schedule.name": {"grid": ["cosine", "onecycle", "step"]}}})
     result = raytuner.run(validate_experiment(raw), storage=tmp_path / "runs")
