@@ -110,6 +110,12 @@ class TrainConfig(Strict):
     channels_last: bool = Field(False, description="channels-last memory format (CUDA only)")
     compile: bool = Field(False, description="torch.compile the model (CUDA only)")
 
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_off(cls, value):
+        # YAML 1.1 reads a bare `off` (and `no`) as false: it means "off" here
+        return "off" if value is False else value
+
 
 class SchedulerConfig(Strict):
     """``search.scheduler``: early stopping of weak trials."""

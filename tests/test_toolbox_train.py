@@ -291,7 +291,8 @@ def _resume_equals_full(exp, data, tmp_path: Path, stop_after: int = 2):
 def test_resume_is_exact_with_warmup_schedule_augmentation_and_smoothing(flippable,
                                                                          tmp_path: Path) -> None:
     exp = _exp(**{"data.name": USER_DATA, "train.epochs": 4, "model.dropout": 0.3,
-                  "train.optimizer": "sgd", "train.lr": 0.05, "train.label_smoothing": 0.1, "train.grad_clip_norm": 1.0,
+                  "train.optimizer": "sgd", "train.lr": 0.05, "train.label_smoothing": 0.1,
+                  "train.grad_clip_norm": 1.0,
                   "train.lr_schedule": {"name": "cosine", "warmup_epochs": 2},
                   "train.augment": {"crop_padding": 1, "hflip": True}})
     full, resumed = _resume_equals_full(exp, flippable, tmp_path)
