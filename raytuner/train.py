@@ -78,7 +78,9 @@ class Trainer:
         n = len(y_all)
         order = torch.randperm(n, generator=self.generator).to(self.device)
         batch = self.exp.train.batch_size
-        total_loss, correct = 0.0, 0
+        # summed on the device: a .item() per batch would wait for the GPU at every step
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
         train = self.exp.train
         for start in range(0, n, batch):
             idx = order[start:start + batch]
@@ -96,9 +98,9 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.schedule.after_batch()
-            total_loss += loss.item() * len(y)
-            correct += (logits.argmax(dim=1) == y).sum().item()
-        return {"train_loss": total_loss / n, "train_accuracy": correct / n}
+            total_loss += loss.detach().double() * len(y)
+            correct += (logits.argmax(dim=1) == y).sum()
+        return {"train_loss": total_loss.item() / n, "train_accuracy": correct.item() / n}
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:

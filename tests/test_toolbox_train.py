@@ -446,6 +446,34 @@ def test_cuda_only_settings_fall_back_on_the_cpu_with_a_note(digits, caplog) -> 
     assert math.isfinite(trainer.run_epoch()["train_loss"])
 
 
+def test_fp16_grad_scaler_path_checkpoints_its_scale(digits, tmp_path: Path) -> None:
+    # The CUDA-only fp16 path, forced onto the CPU (torch runs fp16 autocast and GradScaler
+    # there too), so the scaler's stepping, unscale-before-clip and checkpointing are tested
+    # on a machine without a GPU.
+    from raytuner.speed import Speed
+
+    def fp16(trainer: Trainer) -> Trainer:
+        trainer.speed = Speed(device=torch.device("cpu"), amp_dtype=torch.float16,
+                              grad_scaler=True)
+        trainer.scaler = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0**20,
+                                              growth_interval=1)
+        return trainer
+
+    exp = _exp(**{"train.epochs": 2, "train.grad_clip_norm": 1.0, "train.batch_size": 128})
+    full = fp16(Trainer(exp, digits))
+    list(full.epochs())
+    partial = fp16(Trainer(exp, digits))
+    partial.run_epoch()
+    save_state(partial.state_dict(), tmp_path)
+    assert partial.state_dict()["scaler"]["scale"] != 2.0**20  # the scale moved and is saved
+    resumed = fp16(Trainer(exp, digits))
+    resumed.load_state_dict(load_state(tmp_path))
+    assert resumed.scaler.get_scale() == partial.scaler.get_scale()
+    list(resumed.epochs())
+    _assert_same_run(full, resumed)
+    assert full.scaler.get_scale() == resumed.scaler.get_scale()
+
+
 # ---------------------------------------------------------------------------------------------
 # Cross-validation
 
