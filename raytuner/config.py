@@ -11,7 +11,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from raytuner.errors import ConfigError
 from raytuner.yaml_io import parse_yaml, read_yaml_file
@@ -47,6 +47,60 @@ class DataConfig(Strict):
                                    description="stratified subset of N validation examples")
     synthetic: bool = Field(False, description="random stand-in data of the set's shape and "
                             "classes (smoke mode sets it when the real files are absent)")
+    cv_folds: int | None = Field(None, ge=1, le=50,
+                                 description="stratified k-fold cross-validation; null/1 = off")
+
+
+LR_SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
+
+
+class LRScheduleConfig(Strict):
+    """``train.lr_schedule``: how the learning rate changes (see raytuner.schedules)."""
+
+    name: Literal["constant", "step", "multistep", "exponential", "cosine", "onecycle",
+                  "plateau"] = "constant"
+    warmup_epochs: int = Field(0, ge=0, le=100_000,
+                               description="linear warmup epochs in front of the schedule")
+    warmup_start_factor: float = Field(0.1, gt=0.0, le=1.0,
+                                       description="warmup starts at this share of train.lr")
+    step_size: int = Field(10, ge=1, le=100_000, description="step: epochs between decays")
+    milestones: list[int] | None = Field(None, description="multistep: epochs at which to decay "
+                                         "(after warmup); default: 50% and 75% of training")
+    gamma: float | None = Field(None, gt=0.0, le=1.0, description="decay factor; default 0.1 "
+                                "(step, multistep, plateau) or 0.9 (exponential)")
+    min_lr: float = Field(0.0, ge=0.0, le=10.0, description="cosine floor, plateau floor")
+    pct_start: float = Field(0.3, gt=0.0, lt=1.0, description="onecycle: share spent rising")
+    div_factor: float = Field(25.0, ge=1.0, le=1e6, description="onecycle: lr/start lr")
+    final_div_factor: float = Field(1e4, ge=1.0, le=1e9, description="onecycle: start/end lr")
+    patience: int = Field(5, ge=0, le=100_000,
+                          description="plateau: epochs without improvement before a decay")
+    threshold: float = Field(1e-4, ge=0.0, le=1.0, description="plateau: relative improvement")
+    monitor: Literal["val_loss", "search"] = Field(
+        "val_loss", description="plateau: val_loss, or search.metric in search.mode")
+
+    @field_validator("milestones")
+    @classmethod
+    def _increasing(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or value[0] < 1
+                                  or any(b <= a for a, b in zip(value, value[1:], strict=False))):
+            raise ValueError(f"milestones must be increasing positive epochs (got {value})")
+        return value
+
+
+class AugmentConfig(Strict):
+    """``train.augment``: batch-wise augmentation of image training sets."""
+
+    crop_padding: int = Field(0, ge=0, le=64,
+                              description="random crop after zero padding by this many pixels")
+    hflip: bool = Field(False, description="random horizontal flip with probability 1/2")
+
+
+class EarlyStoppingConfig(Strict):
+    """``train.early_stopping``: end a trial when the search metric stops improving."""
+
+    patience: int | None = Field(None, ge=1, le=100_000,
+                                 description="epochs without improvement; null = off")
+    min_delta: float = Field(0.0, ge=0.0, description="smallest change that counts as better")
 
 
 class TrainConfig(Strict):
@@ -59,6 +113,23 @@ class TrainConfig(Strict):
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd/rmsprop momentum")
     nesterov: bool = Field(False, description="Nesterov momentum (sgd)")
     weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    beta1: float = Field(0.9, ge=0.0, lt=1.0, description="adam/adamw: first-moment decay")
+    beta2: float = Field(0.999, ge=0.0, lt=1.0, description="adam/adamw: second-moment decay")
+    grad_clip_norm: float | None = Field(None, gt=0.0, description="clip the gradient norm to "
+                                         "this; null = off")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="training loss only")
+    lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    amp: Literal["off", "bf16", "fp16"] = Field("off", description="mixed precision")
+    channels_last: bool = Field(False, description="channels-last memory format (CUDA only)")
+    compile: bool = Field(False, description="torch.compile the model (CUDA only)")
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_off(cls, value):
+        # YAML 1.1 reads a bare `off` (and `no`) as false: it means "off" here
+        return "off" if value is False else value
 
 
 class SchedulerConfig(Strict):
@@ -251,6 +322,7 @@ def validate_experiment(raw: Any, *, source: str = "<experiment>",
     assert isinstance(exp, Experiment)
     _validate_model(exp, source)
     _validate_dataset(exp, source)
+    _validate_train_options(exp, source)
     if check_space:
         from raytuner.metrics import check_metric_name
         from raytuner.space import check_space_against_experiment
@@ -272,6 +344,15 @@ def _validate_dataset(exp: Experiment, source: str) -> None:
         DATASETS.get(exp.data.name, path="data.name")
         check_data_keys(exp.data)
         resolve_data_paths(exp.data)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), source=source) from None
+
+
+def _validate_train_options(exp: Experiment, source: str) -> None:
+    from raytuner.train_checks import check_train_options
+
+    try:
+        check_train_options(exp)
     except ConfigError as exc:
         raise ConfigError(str(exc), source=source) from None
 

@@ -215,7 +215,12 @@ def _load_shared_data(exp: Experiment):
     from raytuner.data import load_dataset
     from raytuner.trainable import searches_data
 
-    return None if searches_data(exp) else load_dataset(exp.data, exp.seed)
+    data = None if searches_data(exp) else load_dataset(exp.data, exp.seed)
+    if data is not None:  # refuse what this data set cannot do before Ray starts
+        from raytuner.train import check_data_fits
+
+        check_data_fits(exp, data)
+    return data
 
 
 def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool) -> RunResult:

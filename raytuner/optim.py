@@ -15,9 +15,11 @@ def build_optimizer(train, params: Iterable[torch.nn.Parameter]) -> torch.optim.
                                nesterov=train.nesterov and train.momentum > 0,
                                weight_decay=train.weight_decay)
     if name == "adam":
-        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
+        return torch.optim.Adam(params, lr=train.lr, betas=(train.beta1, train.beta2),
+                                weight_decay=train.weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
+        return torch.optim.AdamW(params, lr=train.lr, betas=(train.beta1, train.beta2),
+                                 weight_decay=train.weight_decay)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=train.lr, momentum=train.momentum,
                                    weight_decay=train.weight_decay)

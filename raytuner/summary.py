@@ -90,13 +90,19 @@ def trial_records(run_dir: str | Path, exp: Experiment, analysis=None) -> list[d
 
 _METRIC_KEYS = {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch",
                 "epoch_time_s", "samples_per_s", "time_total_s", "training_iteration"}
+# the toolbox's validation metrics and their cross-validation spreads
+_METRIC_KEYS.update(["val_top5_accuracy", "val_precision", "val_recall", "val_f1", "val_roc_auc"])
+_METRIC_KEYS.update([f"{k}_std" for k in list(_METRIC_KEYS) if k.startswith(("train_", "val_"))])
 
 
 def _status(ray_status: str, epochs: int, max_epochs: int) -> str:
     if ray_status == "ERROR":
         return "errored"
+    if epochs >= max_epochs:
+        # HyperBand can leave a trial PAUSED at max_t: it has trained every epoch all the same.
+        return "completed"
     if ray_status == "TERMINATED":
-        return "completed" if epochs >= max_epochs else "stopped"
+        return "stopped"
     return ray_status.lower()
 
 

@@ -14,9 +14,9 @@ import torch
 
 from raytuner.checkpoint import load_state, save_state
 from raytuner.config import Experiment, validate_experiment, with_params
+from raytuner.crossval import make_trainer
 from raytuner.data import DataBundle, load_dataset
 from raytuner.space import flatten, parse_space
-from raytuner.train import Trainer
 
 # Datasets a reused actor has already loaded, keyed by (data settings, seed): trials that
 # search data.* keys load their own data, but only once per actor and setting.
@@ -55,7 +55,7 @@ def run_trial(config: dict[str, Any], *, experiment: dict[str, Any],
     logging.getLogger("ray.train").setLevel(logging.WARNING)
     exp = trial_experiment(experiment, config)
     torch.set_num_threads(max(1, int(exp.resources.cpu)))
-    trainer = Trainer(exp, _data_for(exp, data), _device(exp))
+    trainer = make_trainer(exp, _data_for(exp, data), _device(exp))
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:

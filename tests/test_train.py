@@ -67,7 +67,9 @@ def test_training_learns_digits(digits) -> None:
 
 
 def test_resume_from_checkpoint_equals_uninterrupted_run(digits, tmp_path: Path) -> None:
-    exp = _exp(**{"train.epochs": 4, "model.dropout": 0.3, "train.optimizer": "sgd"})
+    exp = _exp(**{"train.epochs": 4, "model.dropout": 0.3, "train.optimizer": "sgd",
+                  # warmup then a schedule: its position must survive the checkpoint too
+                  "train.lr_schedule": {"name": "cosine", "warmup_epochs": 1}})
     full = fit(exp, digits)
 
     partial = Trainer(exp, digits)
@@ -85,6 +87,8 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(digits, tmp_path: Path)
     assert resumed.history == pytest.approx(full.history) or all(
         r["val_loss"] == f["val_loss"] for r, f in zip(resumed.history, full.history, strict=True))
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
+    assert [h["lr"] for h in resumed.history] == [h["lr"] for h in full.history]
+    assert full.history[0]["lr"] < full.history[1]["lr"] > full.history[3]["lr"]
 
 
 def test_checkpoint_write_is_atomic_and_corruption_is_detected(digits, tmp_path: Path) -> None:
@@ -108,3 +112,15 @@ def test_checkpoint_refuses_arbitrary_pickles(tmp_path: Path) -> None:
     torch.save({"format": 1, "x": Evil()}, tmp_path / "state.pt")
     with pytest.raises(CheckpointError):
         load_state(tmp_path)
+
+
+def test_a_last_batch_of_one_is_folded_into_the_previous_one(digits) -> None:
+    from raytuner.schedules import batch_bounds
+
+    assert batch_bounds(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert batch_bounds(9, 3) == [(0, 3), (3, 6), (6, 9)]
+    n = len(digits.train_y)
+    # batch norm in training mode raises on a batch of one example; this must train
+    exp = _exp(**{"train.epochs": 1, "train.batch_size": n - 1,
+                  "model": {"name": "mlp", "batch_norm": True}})
+    assert fit(exp, digits).epoch == 1

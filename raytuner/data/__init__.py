@@ -31,6 +31,9 @@ class DataBundle:
     val_x: torch.Tensor
     val_y: torch.Tensor
     num_classes: int
+    #: label-preserving augmentations that make sense for this set ("crop", "hflip"); a set
+    #: whose labels change under a flip (digits, text) leaves "hflip" out
+    augmentations: tuple[str, ...] = ("crop", "hflip")
 
     @property
     def input_shape(self) -> tuple[int, ...]:

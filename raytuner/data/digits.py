@@ -18,8 +18,14 @@ def load_digits_bundle(data_config, seed: int) -> DataBundle:
     labels = torch.tensor(digits.target, dtype=torch.int64)
     train_idx, val_idx = stratified_split(digits.target, data_config.val_fraction, seed)
     train_x, val_x = standardize(images[train_idx], images[val_idx])
-    return DataBundle("digits", train_x, labels[train_idx], val_x, labels[val_idx], 10)
+    return DataBundle("digits", train_x, labels[train_idx], val_x, labels[val_idx], 10,
+                      augmentations=load_digits_bundle.augmentations)
 
 
 DATASET_INFO["digits"] = DatasetInfo(keys=frozenset(), shape=lambda cfg: ((1, 8, 8), 10),
                                      present=lambda cfg: True)
+
+# Declared for validation before loading (raytuner.data_traits). No augmentation: a flipped
+# 8x8 digit is another digit or none, and a shifted one loses a sixth of its pixels.
+load_digits_bundle.num_classes = 10
+load_digits_bundle.augmentations = ()
