@@ -44,4 +44,5 @@ def subset_bundle(bundle: DataBundle, n: int | None, val_n: int | None, seed: in
                         else (bundle.train_x[train_idx], bundle.train_y[train_idx]))
     val_x, val_y = ((bundle.val_x, bundle.val_y) if val_idx is None
                     else (bundle.val_x[val_idx], bundle.val_y[val_idx]))
-    return DataBundle(bundle.name, train_x, train_y, val_x, val_y, bundle.num_classes)
+    return DataBundle(bundle.name, train_x, train_y, val_x, val_y, bundle.num_classes,
+                      augmentations=bundle.augmentations)

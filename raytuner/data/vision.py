@@ -43,6 +43,8 @@ class VisionSet:
     num_classes: int
     mean: tuple[float, ...]         # published per-channel statistics of the training split
     std: tuple[float, ...]
+    #: label-preserving augmentations (a mirrored digit is not the same digit)
+    augmentations: tuple[str, ...] = ("crop", "hflip")
 
     @property
     def cls(self) -> Any:
@@ -211,13 +213,18 @@ def load_vision_set(spec: VisionSet, data_config, seed: int) -> DataBundle:
         return (images[torch.as_tensor(idx)].float() / 255.0 - mean) / std
 
     return DataBundle(spec.name, to_float(train_idx), labels[train_idx], to_float(val_idx),
-                      labels[val_idx], spec.num_classes)
+                      labels[val_idx], spec.num_classes, augmentations=spec.augmentations)
 
 
 def register_vision_set(spec: VisionSet) -> None:
     """Register ``spec`` as a data set and record what raytuner knows about it."""
-    DATASETS.register(spec.name)(lambda data_config, seed: load_vision_set(spec, data_config,
-                                                                         seed))
+    def load(data_config, seed: int) -> DataBundle:
+        return load_vision_set(spec, data_config, seed)
+
+    # declared for checks before loading (raytuner.data_traits)
+    load.num_classes = spec.num_classes
+    load.augmentations = spec.augmentations
+    DATASETS.register(spec.name)(load)
     DATASET_INFO[spec.name] = DatasetInfo(
         keys=VISION_KEYS, shape=lambda cfg: (spec.shape, spec.num_classes),
         present=lambda cfg: spec.present(data_root(cfg)),
