@@ -10,6 +10,7 @@ Outputs land in ``<run_dir>/report/`` (``report.html``, ``report.json``, ``*.png
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,23 @@ class Report:
 def current_summary(run_dir: Path) -> dict[str, Any]:
     """The run's summary as the folder is now: rebuilt from the trial records (a running or
     resumed run's ``summary.json`` is stale or missing), keeping the recorded wall time."""
+    from raytuner.errors import ConfigError
     from raytuner.summary import SUMMARY_FILE, build_summary, load_run_experiment
 
     exp = load_run_experiment(run_dir)
-    summary = build_summary(run_dir, exp)
+    if not any(run_dir.glob("experiment_state-*.json")):
+        # Ray writes its experiment state a few seconds after a run starts.
+        raise ConfigError("the run has not saved its Ray Tune experiment state yet (it does "
+                          "within seconds of starting); try again shortly", source=str(run_dir))
+    # Mid-run, Ray's analysis logs an error per trial that has no result or checkpoint yet;
+    # the report shows those trials as pending instead.
+    quiet = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        summary = build_summary(run_dir, exp)
+    finally:
+        quiet.setLevel(level)
     saved = run_dir / SUMMARY_FILE
     if saved.is_file():
         summary["wall_time_s"] = json.loads(saved.read_text(encoding="utf-8")).get(

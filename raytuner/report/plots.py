@@ -92,7 +92,8 @@ def learning_curves_figure(top: list[dict[str, Any]], hist: dict[str, list[dict[
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    left.legend(fontsize=7)
+    if top:
+        left.legend(fontsize=7)
     fig.suptitle("Learning curves of the top trials")
     fig.tight_layout()
     return fig
