@@ -401,3 +401,33 @@ def test_plan_arithmetic_matches_rays_brackets() -> None:
     # 12; s=2 the 8 left (of 9) from 1 epoch, 3 kept to 3, 1 kept to 9.
     assert hb.expected == 3 * 12 + (5 * 4 + 2 * 8) + (8 * 1 + 3 * 2 + 1 * 6)
     assert len(details) == 3 and hb.upper == 16 * 12
+
+
+def test_warm_points_follow_the_new_space_and_fixed_settings(shared_run, caplog) -> None:
+    from raytuner.space import parse_space
+    from raytuner.warmstart import check_warm_start, warm_points
+
+    def points(**changes):
+        exp = validate_experiment(tiny_experiment(**{
+            "search.space": SPACE, "search.warm_start": str(shared_run.run_dir), **changes}))
+        return warm_points(exp, parse_space(exp.search.space))
+
+    same = points()
+    assert len(same) == 6
+    by_id = {t["trial_id"]: t for t in shared_run.summary["trials"]}
+    assert all(p.reward == by_id[p.trial_id]["best"] for p in same)
+    # A key the old run kept fixed (model.depth = 1) is now searched: old trials fit at 1.
+    deeper = points(**{"search.space": {**SPACE, "model.depth": {"int": [1, 2]}}})
+    assert len(deeper) == 6 and all(p.params["model.depth"] == 1 for p in deeper)
+    # A fixed setting changed outside the space: no old trial is a config of the new run.
+    caplog.set_level(logging.WARNING, logger="raytuner")
+    assert points(**{"train.batch_size": 64}) == []
+    assert any("train.batch_size differs" in r.getMessage() for r in caplog.records)
+
+    random = validate_experiment(tiny_experiment(**{
+        "search.algorithm": "random", "search.warm_start": str(shared_run.run_dir)}))
+    check_warm_start(random)
+    assert any("does not apply" in r.getMessage() for r in caplog.records)
+    missing = validate_experiment(tiny_experiment(**{"search.warm_start": "/nonexistent"}))
+    with pytest.raises(raytuner.ConfigError, match="search.warm_start"):
+        check_warm_start(missing)

@@ -133,12 +133,15 @@ def compress_run(run_dir: str | Path, config: CompressConfig | None = None,
     from raytuner.summary import load_run_experiment
 
     run_exp = load_run_experiment(run_dir)
+    folder = Path(out).expanduser() if out else Path(run_dir) / OUT_SUBDIR
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / TABLE_FILE).is_file():
+        raise ConfigError("folder is not empty and holds no earlier compression; choose an "
+                          "empty or new folder", source=str(folder), path="--out")
     config = config or run_exp.compress or CompressConfig()
     trial = load_trial(run_dir, trial_id)
     model = trial.model.cpu().eval()
     rows, built = compress_model(model, trial.data, config, trial.experiment.train.batch_size)
     chosen = choose(rows, config.max_accuracy_drop)
-    folder = Path(out).expanduser() if out else Path(run_dir) / OUT_SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(built[chosen.name].state_dict(), folder / WEIGHTS_FILE)
     write_text_atomic(folder / CONFIG_FILE, dump_yaml(trial.experiment.to_dict()))

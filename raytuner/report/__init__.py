@@ -60,12 +60,16 @@ def current_summary(run_dir: Path) -> dict[str, Any]:
 
 def _evaluate_best(run_dir: Path, summary: dict[str, Any]) -> tuple[dict | None, str | None]:
     from raytuner.bestmodel import evaluate_model, load_trial
+    from raytuner.checkpoint import CheckpointError
 
     if summary["best"] is None:
         return None, "no trial has reported a result yet"
     if not summary["best"].get("checkpoint"):
         return None, f"trial {summary['best']['trial_id']} has no checkpoint yet"
-    trial = load_trial(run_dir, summary=summary)
+    try:
+        trial = load_trial(run_dir, summary=summary)
+    except CheckpointError as exc:  # a running trial's checkpoint rotated away meanwhile
+        return None, f"best checkpoint unreadable now ({exc}); report again"
     evaluation = evaluate_model(trial.model, trial.data)
     evaluation.update(trial_id=trial.trial_id, epoch=trial.epoch,
                       checkpoint=str(trial.checkpoint), reported=trial.reported)
