@@ -285,6 +285,9 @@ def test_export_of_a_chosen_trial_and_bad_input(shared_run, tmp_path: Path, caps
     code, _, err = cli(capsys, "export", str(shared_run.run_dir), "--out", str(busy))
     assert code == 2 and err.count("\n") == 1 and "not empty" in err
     assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
+    code, _, err = cli(capsys, "compress", str(shared_run.run_dir), "--out", str(busy))
+    assert code == 2 and "not empty" in err
+    assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
     code, _, err = cli(capsys, "export", str(shared_run.run_dir), "--trial", "nope", "--out",
                        str(tmp_path / "x"))
     assert code == 2 and "no trial 'nope'" in err
