@@ -11,6 +11,7 @@ The public API mirrors the CLI::
 from raytuner.config import Experiment, load_experiment
 from raytuner.errors import ConfigError, RaytunerError, RunError
 from raytuner.experiment import RunResult, resume, run
+from raytuner.export import load_model
 from raytuner.models import create_model, list_models
 from raytuner.smoke import smoke_experiment
 
@@ -24,6 +25,7 @@ __all__ = [
     "RunResult",
     "create_model",
     "list_models",
+    "load_model",
     "load_experiment",
     "resume",
     "run",

@@ -64,7 +64,48 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--address", default=None,
                         help="Ray cluster to use (default: start Ray on this machine)")
     resume.set_defaults(handler=cmd_resume)
+    _add_after_search(sub, fmt)
     return parser
+
+
+def _add_after_search(sub, fmt) -> None:
+    """report, export, compress and plan."""
+    report = sub.add_parser("report", help="leaderboard, evaluation, importance, plots, HTML",
+                            formatter_class=fmt)
+    report.add_argument("run_dir", help="run folder, e.g. runs/digits")
+    report.add_argument("--top", type=int, default=10, help="trials in the leaderboard")
+    report.add_argument("--no-tensorboard", action="store_true",
+                        help="do not add the figures to <run_dir>/tensorboard/report")
+    report.set_defaults(handler=cmd_report)
+
+    export = sub.add_parser("export", help="export the best (or a chosen) trial's model",
+                            formatter_class=fmt)
+    export.add_argument("run_dir", help="run folder, e.g. runs/digits")
+    export.add_argument("--trial", default=None, help="trial id (default: the best trial)")
+    export.add_argument("--out", required=True, help="folder to write the export into")
+    export.set_defaults(handler=cmd_export)
+
+    compress = sub.add_parser("compress", help="prune and quantize the best model",
+                              formatter_class=fmt)
+    compress.add_argument("run_dir", help="run folder, e.g. runs/digits")
+    compress.add_argument("--trial", default=None, help="trial id (default: the best trial)")
+    compress.add_argument("--out", default=None,
+                          help="folder for the chosen model (default: <run_dir>/compressed)")
+    _add_set(compress)
+    compress.set_defaults(handler=cmd_compress)
+
+    plan = sub.add_parser("plan", help="trials, epochs and wall-clock a search will spend",
+                          formatter_class=fmt)
+    plan.add_argument("experiment", help="experiment YAML file")
+    _add_set(plan)
+    plan.add_argument("--gpus", type=float, default=None,
+                      help="GPUs available (default: those torch sees here)")
+    plan.add_argument("--cpus", type=float, default=None,
+                      help="CPUs available (default: this machine's)")
+    plan.add_argument("--epoch-seconds", type=float, default=None,
+                      help="seconds per epoch (default: time one calibration epoch here)")
+    plan.add_argument("--json", action="store_true", help="print one JSON object")
+    plan.set_defaults(handler=cmd_plan)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -134,6 +175,68 @@ def cmd_best(args: argparse.Namespace) -> int:
     for key, value in best["metrics"].items():
         print(f"  {key}: {value}")
     print(f"checkpoint: {best['checkpoint']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from raytuner.report import build_report, render_text
+
+    if args.top < 1:
+        raise ConfigError(f"--top must be at least 1 (got {args.top})", path="--top")
+    print(render_text(build_report(args.run_dir, top=args.top,
+                                   tensorboard=not args.no_tensorboard)))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from raytuner.export import export_model
+
+    meta = export_model(args.run_dir, args.out, args.trial)
+    print(f"exported trial {meta['trial_id']} (checkpoint of epoch {meta['epoch']}, "
+          f"val_accuracy {meta['reported'].get('val_accuracy')}) to {args.out}: "
+          + ", ".join(meta["files"].values()))
+    return 0
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from raytuner.compress import compress_run, render_table
+    from raytuner.config import CompressConfig, validate_section
+    from raytuner.summary import load_run_experiment
+
+    raw = (load_run_experiment(args.run_dir).compress or CompressConfig()).model_dump()
+    for key, value in (_compress_override(o) for o in args.overrides):
+        raw[key] = value
+    config = validate_section(CompressConfig, raw, path="compress", source="--set")
+    result = compress_run(args.run_dir, config, args.trial, args.out)
+    print(render_table(result))
+    chosen = result["chosen"]
+    print(f"chosen: {chosen['name']} (smallest losing at most {config.max_accuracy_drop:g} "
+          f"accuracy), saved in {result['folder']}")
+    return 0
+
+
+def _compress_override(text: str) -> tuple[str, object]:
+    from raytuner.config import parse_override
+
+    key, value = parse_override(text)
+    name = key.removeprefix("compress.")
+    if "." in name:
+        raise ConfigError(f"--set {key!r}: compress takes compress.KEY=VALUE, e.g. "
+                          "--set compress.max_accuracy_drop=0.02", path="--set")
+    return name, value
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from raytuner.config import load_experiment
+    from raytuner.plan import make_plan, render_plan
+
+    for name in ("gpus", "cpus", "epoch_seconds"):
+        value = getattr(args, name)
+        if value is not None and (value < 0 or (name != "gpus" and value == 0)):
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {value})")
+    plan = make_plan(load_experiment(args.experiment, args.overrides), cpus=args.cpus,
+                     gpus=args.gpus, epoch_seconds=args.epoch_seconds)
+    print(json.dumps(plan.to_dict()) if args.json else render_plan(plan))
     return 0
 
 

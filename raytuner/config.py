@@ -155,6 +155,8 @@ class SearchConfig(Strict):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     space: dict[str, Any] = Field(default_factory=dict, description="dotted path -> domain")
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
+    warm_start: str | None = Field(None, description="hyperopt: earlier run folder whose "
+                                   "evaluated trials seed the searcher")
 
 
 class ResourcesConfig(Strict):
@@ -176,6 +178,26 @@ class FailureConfig(Strict):
     max_retries: int = Field(2, ge=0, le=1000)
 
 
+class CompressConfig(Strict):
+    """``compress``: post-training compression of the best model, run after the search."""
+
+    sparsities: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75],
+                                    description="magnitude-pruning sparsities to try")
+    quantize: list[Literal["dynamic", "static"]] = Field(
+        default_factory=lambda: ["dynamic", "static"], description="int8 quantization modes")
+    max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0,
+                                     description="largest accuracy loss the chosen model may have")
+    latency_runs: int = Field(5, ge=1, le=1000, description="timed runs per latency median")
+
+    @field_validator("sparsities")
+    @classmethod
+    def _sparsities_in_range(cls, values: list[float]) -> list[float]:
+        bad = [v for v in values if not 0.0 < v < 1.0]
+        if bad:
+            raise ValueError(f"sparsities must lie strictly between 0 and 1 (got {bad[0]!r})")
+        return values
+
+
 class Experiment(Strict):
     """One experiment file, fully resolved."""
 
@@ -189,6 +211,7 @@ class Experiment(Strict):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     failure: FailureConfig = Field(default_factory=FailureConfig)
+    compress: CompressConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/YAML-safe) of the whole experiment."""

@@ -53,6 +53,8 @@ class RunResult:
 def _hyperopt_searcher(exp: Experiment, space: list[Param]):
     from ray.tune.search.hyperopt import HyperOptSearch
 
+    from raytuner.warmstart import seed_hyperopt_trials, warm_points
+
     class _SeededHyperOptSearch(HyperOptSearch):
         """HyperOptSearch whose seeded points are already in HyperOpt's ``{label: value}``
         form: Ray's own conversion cannot map values inside conditional branches."""
@@ -62,6 +64,7 @@ def _hyperopt_searcher(exp: Experiment, space: list[Param]):
 
         def _setup_hyperopt(self) -> None:
             super()._setup_hyperopt()
+            seed_hyperopt_trials(self._hpopt_trials, space, warm, exp.search.mode, labels)
             # HyperOpt marks labels of branches a trial did not take with empty lists; its
             # helper for seeded points leaves them out, which TPE cannot read.
             for trial in self._hpopt_trials.trials:
@@ -71,6 +74,7 @@ def _hyperopt_searcher(exp: Experiment, space: list[Param]):
             self._hpopt_trials.refresh()
 
     labels = hyperopt_labels(space)
+    warm = warm_points(exp, space) if exp.search.warm_start else []
 
     points = [hyperopt_point(space, p) for p in exp.search.points_to_evaluate]
     return _SeededHyperOptSearch(
@@ -238,6 +242,10 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool) 
     summary = build_summary(run_dir, exp, wall_time_s=time.monotonic() - start,
                             analysis=analysis)
     write_summary(run_dir, summary)
+    if exp.compress is not None:
+        from raytuner.compress import compress_run
+
+        compress_run(run_dir, exp.compress)
     return RunResult(run_dir, summary)
 
 
@@ -255,9 +263,14 @@ def run(exp: Experiment, *, storage: str | Path = "runs", name: str | None = Non
     from raytuner.data import check_data_ready
 
     check_data_ready(exp.data)  # absent files with download off: fail before writing anything
+    from raytuner.repro import write_record
+    from raytuner.warmstart import check_warm_start
+
     name = name or exp.name
+    check_warm_start(exp)
     run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))
+    write_record(run_dir, exp)
     return _fit(exp, run_dir, address=address, restore=False)
 
 
@@ -270,4 +283,7 @@ def resume(run_dir: str | Path, *, address: str | None = None) -> RunResult:
     exp = load_run_experiment(run_dir)
     if not tune.Tuner.can_restore(str(run_dir)):
         raise ConfigError("no Ray Tune experiment state to resume from", source=str(run_dir))
+    from raytuner.repro import write_record
+
+    write_record(run_dir, exp)
     return _fit(exp, run_dir, address=address, restore=True)
