@@ -64,6 +64,11 @@ def load_trial(run_dir: str | Path, trial_id: str | None = None,
         raise ConfigError(f"trial {record['trial_id']} has no checkpoint", source=str(run_dir))
     folder = Path(record["checkpoint"])
     state = load_state(folder)
+    if "folds" in state:
+        # k fold models, none of them trained on all the data: there is no one model to export
+        raise ConfigError(f"trial {record['trial_id']} was trained with {state['cv_folds']}-fold "
+                          "cross-validation and holds one model per fold; run its configuration "
+                          "again with data.cv_folds: null to get one model", source=str(run_dir))
     exp = validate_experiment(state["config"], source=str(folder), check_space=False)
     if data is None:
         data = load_dataset(exp.data, exp.seed)
