@@ -61,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--address", default=None,
                         help="Ray cluster to use (default: start Ray on this machine)")
     resume.set_defaults(handler=cmd_resume)
+
+    board = sub.add_parser("tensorboard", help="open the run's aggregated TensorBoard view",
+                           formatter_class=fmt)
+    board.add_argument("run_dir", help="run folder or URI, e.g. runs/digits or s3://b/runs/x")
+    board.add_argument("--port", type=int, default=None,
+                       help="port to listen on (default: 6006 or the next free one)")
+    board.add_argument("--host", default="127.0.0.1",
+                       help="address to bind; 0.0.0.0 exposes it to the network")
+    board.add_argument("--rebuild", action="store_true",
+                       help="regenerate the logs from the trials' result files first")
+    board.set_defaults(handler=cmd_tensorboard)
     return parser
 
 
@@ -132,6 +143,12 @@ def cmd_best(args: argparse.Namespace) -> int:
         print(f"  {key}: {value}")
     print(f"checkpoint: {best['checkpoint']}")
     return 0
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from raytuner.tensorboard.server import serve
+
+    return serve(args.run_dir, host=args.host, port=args.port, rebuild=args.rebuild)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
