@@ -195,10 +195,11 @@ class Aggregator:
             if mode:
                 metrics.append((layout.best_tag(name), f"best {name} over the trial's epochs"))
             metrics.append((layout.metric_tag(name), f"{name} at the trial's last epoch"))
-        metrics += [
-            (layout.EPOCHS_TAG, "epochs trained"),
+        # Right after the search metric: the dashboard shows the first few columns by default.
+        metrics[2:2] = [
             (layout.STATUS_TAG, "status: 1 completed, 2 stopped early by the scheduler, "
                                 "3 errored, 4 diverged; empty while running"),
+            (layout.EPOCHS_TAG, "epochs trained"),
             (layout.STOPPED_AT_TAG, "epoch at which the scheduler stopped the trial"),
         ]
         summary = events.hparams_config_summary(self.domains, metrics)
