@@ -145,3 +145,14 @@ def test_reopened_folder_continues_without_duplicate_steps(tmp_path: Path) -> No
         == [1, 2, 3, 4, 5]
     for series, steps in all_series(mux).items():
         assert len(steps) == len(set(steps)), series
+
+
+def test_tensorboard_command_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    missing = run_cli("tensorboard", str(tmp_path / "nope"), timeout=120)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") == 0 and "run folder not found" in missing.stderr
+    not_a_run = run_cli("tensorboard", str(tmp_path), timeout=120)
+    assert not_a_run.returncode == 2 and "experiment.yaml" in not_a_run.stderr
+    assert not (tmp_path / "tensorboard").exists()  # nothing written

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from raytuner.errors import ConfigError
+from raytuner.errors import ConfigError, RunError
 from raytuner.tensorboard import layout, storage
 
 
@@ -64,7 +64,10 @@ def serve(location: str, *, host: str = "127.0.0.1", port: int | None = None,
     if port is not None:
         flags["port"] = port
     board.configure(**flags)
-    url = board.launch()
+    try:
+        url = board.launch()
+    except program.TensorBoardServerException as exc:  # e.g. the port is taken
+        raise RunError(f"TensorBoard could not start: {exc.msg}") from None
     print(f"TensorBoard {url} (logs: {logdir}); press Ctrl-C to stop", flush=True)
     stop = threading.Event()
     if remote is not None:
