@@ -87,6 +87,8 @@ def test_live_view_matches_reported_results_after_resume(resumed_run: Path) -> N
         for name in ("val_accuracy", "val_loss", "train_loss", "train_accuracy", "lr"):
             written = dict(scalars(mux, run, layout.metric_tag(name)))
             assert written == {e: pytest.approx(r[name], rel=1e-6) for e, r in reported.items()}
+    # Ray's own TensorBoard logger is off: no second copy of the curves in the trial folders.
+    assert not list(resumed_run.glob("trial_*/events.out.tfevents*"))
     total = sum(t["epochs"] for t in summary["trials"])
     curve = scalars(mux, "experiment", "search/best_val_accuracy_vs_epochs")
     assert [s for s, _ in curve] == list(range(1, total + 1))
