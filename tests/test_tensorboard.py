@@ -156,3 +156,24 @@ def test_tensorboard_command_refuses_a_folder_that_is_not_a_run(tmp_path: Path) 
     not_a_run = run_cli("tensorboard", str(tmp_path), timeout=120)
     assert not_a_run.returncode == 2 and "experiment.yaml" in not_a_run.stderr
     assert not (tmp_path / "tensorboard").exists()  # nothing written
+
+
+def test_hparams_domains_hold_one_type(tmp_path: Path) -> None:
+    space = parse_space({"train.batch_size": {"choice": [32, 64.5]},
+                         "model.batch_norm": {"choice": [True, False]},
+                         "model.pool": {"choice": [1, "avg"]},
+                         "model.depth": {"int": [1, 4]}})
+    domains = layout.domains(space)
+    assert domains["train.batch_size"] == ("discrete", [32.0, 64.5])
+    assert domains["model.batch_norm"] == ("discrete", [True, False])
+    assert domains["model.pool"] == ("discrete", ["1", "avg"])
+    assert domains["model.depth"] == ("int", 1.0, 4.0)
+    agg = Aggregator(tmp_path, metric="val_loss", mode="min", space=space, metric_modes=MODES,
+                     known_metrics=["val_loss"], start_time=0.0)
+    params = {"train.batch_size": 32, "model.batch_norm": True, "model.pool": 1,
+              "model.depth": 2}
+    agg.trial_result("t1", params, result(1, 0.5), 1.0)
+    agg.close(2.0)
+    mux = load(tmp_path)
+    assert sessions(mux)["t1"]["hparams"]["model.pool"] == "1"
+    assert {h.name for h in experiment_config(mux).hparam_infos} == set(params)

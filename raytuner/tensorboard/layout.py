@@ -108,17 +108,22 @@ def domains(space: list[Param]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for path, info in describe(space).items():
         if info["kind"] in ("choice", "grid"):
-            values = [hparam_value(v) for v in info["values"]]
-            if len({type(v) for v in values if not isinstance(v, bool)}) > 1 or (
-                    any(isinstance(v, bool) for v in values)
-                    and not all(isinstance(v, bool) for v in values)):
-                values = [str(v) for v in values]  # one domain needs one type
-            out[path] = ("discrete", values)
+            out[path] = ("discrete", _one_type([hparam_value(v) for v in info["values"]]))
         elif info["kind"] == "int":
             out[path] = ("int", info["low"], info["high"])
         else:
             out[path] = ("interval", info["low"], info["high"])
     return out
+
+
+def _one_type(values: list[Any]) -> list[Any]:
+    """A discrete domain holds one type: ints and floats become floats, other mixes text."""
+    kinds = {type(v) for v in values}
+    if kinds <= {int, float} and len(kinds) > 1:
+        return [float(v) for v in values]
+    if len(kinds) > 1:
+        return [str(v) for v in values]
+    return values
 
 
 def session_hparams(params: dict[str, Any], space_domains: dict[str, Any]) -> dict[str, Any]:
