@@ -65,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Ray cluster to use (default: start Ray on this machine)")
     resume.set_defaults(handler=cmd_resume)
     _add_after_search(sub, fmt)
+
+    board = sub.add_parser("tensorboard", help="open the run's aggregated TensorBoard view",
+                           formatter_class=fmt)
+    board.add_argument("run_dir", help="run folder or URI, e.g. runs/digits or s3://b/runs/x")
+    board.add_argument("--port", type=int, default=None,
+                       help="port to listen on (default: 6006 or the next free one)")
+    board.add_argument("--host", default="127.0.0.1",
+                       help="address to bind; 0.0.0.0 exposes it to the network")
+    board.add_argument("--rebuild", action="store_true",
+                       help="regenerate the logs from the trials' result files first")
+    board.set_defaults(handler=cmd_tensorboard)
     return parser
 
 
@@ -238,6 +249,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
                      gpus=args.gpus, epoch_seconds=args.epoch_seconds)
     print(json.dumps(plan.to_dict()) if args.json else render_plan(plan))
     return 0
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from raytuner.tensorboard.server import serve
+
+    return serve(args.run_dir, host=args.host, port=args.port, rebuild=args.rebuild)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

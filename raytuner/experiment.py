@@ -183,6 +183,7 @@ def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False)
 
     from raytuner.progress import ProgressTable
     from raytuner.space import all_params
+    from raytuner.tensorboard.callback import TensorBoardCallback
     from raytuner.trainable import make_trainable
 
     space = parse_space(exp.search.space)
@@ -204,7 +205,8 @@ def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False)
             num_to_keep=exp.checkpoint.keep, checkpoint_score_attribute=exp.search.metric,
             checkpoint_score_order=exp.search.mode),
         failure_config=tune.FailureConfig(max_failures=exp.failure.max_retries),
-        callbacks=[ProgressTable(exp.search.metric, exp.search.mode, params)],
+        callbacks=[ProgressTable(exp.search.metric, exp.search.mode, params),
+                   TensorBoardCallback(exp.to_dict())],
         verbose=0,
     )
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
