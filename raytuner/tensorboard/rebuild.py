@@ -150,6 +150,11 @@ def rebuild(location: str | Path, *, filesystem: pafs.FileSystem | None = None) 
             if staged.exists():
                 shutil.rmtree(staged)
             shutil.copytree(built, staged)
+            # `raytuner report` writes its figures to tensorboard/report/: not rebuilt from
+            # trial results, so carried over rather than lost.
+            report = local_target / "report"
+            if report.is_dir():
+                shutil.copytree(report, staged / "report")
             storage.replace_local(local_target, staged)
         else:
             storage.replace_remote(fs, target, built)
