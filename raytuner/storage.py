@@ -291,12 +291,23 @@ def storage_summary(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     if uri is None:
         return summary
     prefix = str(run_dir)
+    # Ray's analysis of the mirror names checkpoints by their path in storage (sometimes
+    # joined onto the mirror's path): whatever follows the run folder's storage path or the
+    # mirror's path is the part inside the run folder.
+    markers = [resolve_storage(uri).fs_path.rstrip("/"), prefix]
+
+    def to_uri(text: str) -> str:
+        for marker in markers:
+            at = text.rfind(marker)
+            if at >= 0 and (text[at + len(marker):] or "/").startswith("/"):
+                return uri + text[at + len(marker):]
+        return text
 
     def fix(value: Any) -> Any:
-        if isinstance(value, str) and value.startswith(prefix):
-            return uri + value[len(prefix):]
+        if isinstance(value, str):
+            return to_uri(value)
         if isinstance(value, dict):
-            return {k: fix(v) if k in ("run_dir", "path", "checkpoint", "best") or
+            return {k: fix(v) if k in ("run_dir", "path", "checkpoint", "error_file") or
                     isinstance(v, dict | list) else v for k, v in value.items()}
         if isinstance(value, list):
             return [fix(v) for v in value]
