@@ -136,7 +136,9 @@ def start_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(include_dashboard=False, **kwargs)
+        # "local": always a new instance; with no address Ray would join whatever cluster
+        # /tmp/ray/ray_current_cluster names (any `ray start` on this machine).
+        ray.init(address="local", include_dashboard=False, **kwargs)
 
 
 def default_max_concurrent(exp: Experiment) -> int:

@@ -67,6 +67,6 @@ def ray_session():
     """One local Ray instance shared by every test of a module (Ray is slow to start)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
