@@ -133,6 +133,8 @@ def start_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+    # RAY_ADDRESS is an explicit choice (`ray job submit` sets it for the job's driver).
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         ray.init(address=address, **kwargs)
     else:
