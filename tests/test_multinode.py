@@ -109,8 +109,9 @@ def test_cluster_refuses_local_storage_and_impossible_resources(cluster, tmp_pat
                                                                 ) -> None:
     exp = _experiment(tmp_path)
     storage = tmp_path / "runs"
-    line = _config_error(run_raytuner("run", str(exp), "--address", cluster.address,
-                                      "--storage", str(storage), timeout=RUN_TIMEOUT))
+    # RAY_ADDRESS (what `ray job submit` gives a job's driver) joins the cluster like --address
+    line = _config_error(run_raytuner("run", str(exp), "--storage", str(storage),
+                                      timeout=RUN_TIMEOUT, RAY_ADDRESS=cluster.address))
     assert str(storage) in line and "3 nodes" in line and "--shared-storage" in line
     assert not (storage / "tiny").exists()  # the refused run left no folder behind
 
