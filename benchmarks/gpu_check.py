@@ -1,7 +1,7 @@
 """GPU check: the cifar10_resnet trainable (ResNet-18 on 32x32 images) on ONE GPU, packed 1, 2 and 4
 trials per GPU (resources.gpu 1, 0.5, 0.25), with AMP off and on.
 
-    python benchmarks/gpu_check.py            # on a GPU machine; about 3-5 minutes
+    python benchmarks/gpu_check.py            # on a GPU machine; under five minutes
     python benchmarks/gpu_check.py --smoke    # tiny, on the CPU (logical GPU): checks the script
 
 Each configuration runs its trials concurrently through Ray Tune (one Ray instance for all), on
@@ -229,13 +229,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--smoke", action="store_true",
                         help="tiny run on the CPU with one logical GPU (checks the script)")
-    parser.add_argument("--epochs", type=int, default=4, help="epochs per trial")
-    parser.add_argument("--train-size", type=int, default=20_000, help="training images")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial")
+    parser.add_argument("--train-size", type=int, default=15_000, help="training images")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--packings", type=int, nargs="+", default=list(PACKINGS),
                         help="trials per GPU to try")
-    parser.add_argument("--budget-s", type=float, default=280.0,
-                        help="skip the remaining configurations after this many seconds")
+    parser.add_argument("--budget-s", type=float, default=240.0,
+                        help="start no configuration after this many seconds (one started "
+                             "just before still finishes)")
     args = parser.parse_args(argv)
     args.amp_groups = [[False], [True]]  # each configuration: all trials AMP off, or all on
     if args.smoke:  # the fractional-GPU path and both AMP paths in one configuration

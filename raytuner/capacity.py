@@ -116,6 +116,17 @@ def _node_types_from_gcs() -> Autoscaling | None:
     return Autoscaling(known=True, node_types=shapes)
 
 
+def _started_by_this_process() -> bool:
+    """True when this process started the cluster's head (``ray.init()`` with no address):
+    such a cluster has no autoscaler, whatever platform (no /proc) this runs on."""
+    try:
+        import ray
+
+        return bool(ray._private.worker.global_worker.node.head)
+    except Exception:  # Ray Client: no local node
+        return False
+
+
 def _gcs_address() -> str | None:
     try:
         import ray
@@ -152,7 +163,7 @@ def autoscaling(*, started_here: bool = False) -> Autoscaling:
     cluster, when it runs on this machine, and the launcher config it was given (no
     ``--autoscaling-config``: a fixed cluster); else unknown.
     """
-    if started_here:
+    if started_here or _started_by_this_process():
         return STATIC
     from_gcs = _node_types_from_gcs()
     if from_gcs is not None:

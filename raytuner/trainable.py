@@ -45,7 +45,7 @@ def _device(exp: Experiment) -> str:
     # Ray gave (ray.get_gpu_ids()) may be logical only (no CUDA device): then the CPU too.
     import ray
 
-    gave_gpu = exp.resources.gpu > 0 and bool(ray.get_gpu_ids())
+    gave_gpu = exp.resources.gpu > 0 and (not ray.is_initialized() or bool(ray.get_gpu_ids()))
     return "cuda" if gave_gpu and torch.cuda.is_available() else "cpu"
 
 

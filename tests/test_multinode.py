@@ -179,14 +179,20 @@ def test_trial_resumes_on_another_node_when_its_node_dies(cluster, tmp_path: Pat
     assert summary["status_counts"] == {"completed": 1}, summary["status_counts"]
     (trial_dir,) = storage.glob("failover/trial_*")
     history = results(trial_dir)
-    # each epoch exactly once, in order: the retry continued from the last checkpoint
-    assert [r["epoch"] for r in history] == list(range(1, epochs + 1))
-    assert [r["training_iteration"] for r in history] == list(range(1, epochs + 1))
     nodes = [r["node_id"] for r in history]
     assert nodes[0] == first_node and nodes[-1] != first_node
     moved = nodes.index(nodes[-1])
-    assert 2 <= moved < epochs  # resumed mid-run on the other node, not restarted
-    assert history[moved]["iterations_since_restore"] == 1  # Tune restored it there
+    before, after = history[:moved], history[moved:]
+    assert all(r["node_id"] == first_node for r in before)
+    # Resumed on the other node from a checkpoint, not restarted: its first epoch there follows
+    # a checkpointed epoch (at most the epoch in flight when the node died is trained again,
+    # Tune restoring from the last checkpoint it had registered), and Tune counts on.
+    assert 2 <= after[0]["epoch"] <= before[-1]["epoch"] + 1, [r["epoch"] for r in history]
+    assert after[0]["iterations_since_restore"] == 1
+    assert [r["epoch"] for r in after] == list(range(after[0]["epoch"], epochs + 1))
+    assert [r["epoch"] for r in before] == list(range(1, len(before) + 1))
+    assert all(r["training_iteration"] == r["epoch"] for r in history)  # continued, not reset
+    assert len(history) - epochs <= 1, [r["epoch"] for r in history]
 
 
 def test_autoscaler_adds_gpu_workers_from_zero(tmp_path: Path) -> None:
