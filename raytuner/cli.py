@@ -22,6 +22,13 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
                              "default: none)")
 
 
+def _add_shared_storage(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shared-storage", action="store_true", default=None,
+                        help="the storage folder is a mount every node shares (NFS); without "
+                             "it a local folder is refused on a multi-node cluster (default: "
+                             "$RAYTUNER_SHARED_STORAGE, else off)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -34,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an experiment", formatter_class=fmt)
     run.add_argument("experiment", help="experiment YAML file")
     _add_set(run)
-    run.add_argument("--storage", default="runs",
-                     help="folder (or URI) that holds run folders")
+    run.add_argument("--storage", default=None,
+                     help="folder or URI (s3://, gs://, file://) that holds run folders "
+                          "(default: $RAYTUNER_STORAGE, else runs)")
     run.add_argument("--name", default=None,
                      help="run folder name (default: the experiment's name)")
     run.add_argument("--address", default=None,
@@ -46,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--smoke", action="store_true",
                      help="two trials, one epoch, a small subset; synthetic stand-in data "
                           "when the real set is absent; run folder NAME-smoke")
+    _add_shared_storage(run)
     run.set_defaults(handler=cmd_run)
 
     validate = sub.add_parser("validate", help="check an experiment file and print it resolved",
@@ -63,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run_dir", help="run folder, e.g. runs/digits")
     resume.add_argument("--address", default=None,
                         help="Ray cluster to use (default: start Ray on this machine)")
+    _add_shared_storage(resume)
     resume.set_defaults(handler=cmd_resume)
     _add_after_search(sub, fmt)
 
@@ -145,7 +155,8 @@ def _print_result(result) -> None:
     print("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in best["metrics"].items()
                                      if isinstance(v, float)))
     print(f"  checkpoint: {best['checkpoint']}")
-    print(f"run folder: {result.run_dir} (summary.json, experiment.yaml, trial folders)")
+    print(f"run folder: {summary.get('run_dir') or result.run_dir} "
+          "(summary.json, experiment.yaml, trial folders)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -154,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     exp = load_experiment(args.experiment, args.overrides)
     result = run(exp, storage=args.storage, name=args.name, address=args.address,
-                 overwrite=args.overwrite, smoke=args.smoke)
+                 overwrite=args.overwrite, smoke=args.smoke, shared_storage=args.shared_storage)
     _print_result(result)
     return 0
 
@@ -162,14 +173,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from raytuner.experiment import resume
 
-    _print_result(resume(args.run_dir, address=args.address))
+    _print_result(resume(args.run_dir, address=args.address,
+                         shared_storage=args.shared_storage))
     return 0
 
 
 def cmd_best(args: argparse.Namespace) -> int:
+    from raytuner.storage import localize_run_dir
     from raytuner.summary import read_or_build_summary
 
-    summary = read_or_build_summary(args.run_dir)
+    summary = read_or_build_summary(localize_run_dir(args.run_dir))  # a URI: via its mirror
     best = summary["best"]
     if best is None:
         raise ConfigError("no trial has reported a result yet", source=str(args.run_dir))
@@ -267,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"raytuner: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        run_dir = getattr(args, "run_dir", None) or Path(getattr(args, "storage", "runs"))
+        run_dir = getattr(args, "run_dir", None) or Path(getattr(args, "storage", None) or "runs")
         print(f"\nraytuner: interrupted; continue with `raytuner resume {run_dir}`",
               file=sys.stderr)
         return 130

@@ -25,6 +25,7 @@ from raytuner.space import (
 )
 from raytuner.summary import (
     EXPERIMENT_FILE,
+    SUMMARY_FILE,
     build_summary,
     load_run_experiment,
     write_summary,
@@ -136,6 +137,8 @@ def start_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+    # RAY_ADDRESS is an explicit choice (`ray job submit` sets it for the job's driver).
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         ray.init(address=address, **kwargs)
     else:
@@ -146,20 +149,24 @@ def start_ray(address: str | None) -> None:
 
 def default_max_concurrent(exp: Experiment) -> int:
     """How many trials the cluster can hold at once with this experiment's resources."""
-    import ray
+    # Counted node by node (a head with CPUs but no GPU holds no GPU trial), plus what an
+    # autoscaler may add: raytuner.capacity.
+    from raytuner.capacity import default_max_concurrent as capacity_default
 
-    total = ray.cluster_resources()
-    fits = [int(total.get("CPU", 1) // exp.resources.cpu)]
-    if exp.resources.gpu > 0:
-        fits.append(int(total.get("GPU", 0) // exp.resources.gpu))
-    return max(1, min(fits))
+    return capacity_default(exp.resources.cpu, exp.resources.gpu)
 
 
-def prepare_run_dir(storage: str | Path, name: str, *, overwrite: bool) -> Path:
+def prepare_run_dir(storage: str | Path | None, name: str, *, overwrite: bool) -> Path:
     """Create ``storage/name`` for a new run; refuse to replace an existing run unless asked.
 
     Checked before Ray starts, so bad storage costs nothing and overwrites nothing.
     """
+    # Default location, URIs, free space: raytuner.storage (a URI run is prepared there).
+    from raytuner.storage import prepare_storage
+
+    storage, mirror = prepare_storage(storage, name, overwrite=overwrite)
+    if mirror is not None:
+        return mirror
     storage = Path(storage).expanduser().resolve()
     run_dir = storage / name
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -183,13 +190,15 @@ def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False)
 
     from raytuner.progress import ProgressTable
     from raytuner.space import all_params
+    from raytuner.storage import ray_run_path, ray_storage
     from raytuner.tensorboard.callback import TensorBoardCallback
     from raytuner.trainable import make_trainable
 
     space = parse_space(exp.search.space)
     trainable = make_trainable(exp, data)
     if restore:
-        return tune.Tuner.restore(str(run_dir), trainable=trainable, resume_errored=True)
+        return tune.Tuner.restore(ray_run_path(run_dir), trainable=trainable,
+                                  resume_errored=True)
     max_concurrent = exp.search.max_concurrent or default_max_concurrent(exp)
     searcher, param_space = build_search(exp, space, max_concurrent)
     params = list(dict.fromkeys(p.path for p in all_params(space)))
@@ -199,8 +208,9 @@ def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False)
         max_concurrent_trials=max_concurrent, reuse_actors=True,
         trial_dirname_creator=_trial_dirname,
     )
+    storage_path, run_name = ray_storage(run_dir)  # a URI run: its URI, not the mirror
     run_config = tune.RunConfig(
-        name=run_dir.name, storage_path=str(run_dir.parent),
+        name=run_name, storage_path=storage_path,
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=exp.checkpoint.keep, checkpoint_score_attribute=exp.search.metric,
             checkpoint_score_order=exp.search.mode),
@@ -229,21 +239,32 @@ def _load_shared_data(exp: Experiment):
     return data
 
 
-def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool) -> RunResult:
+def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
+         shared_storage: bool | None = None) -> RunResult:
+    from raytuner import storage
+    from raytuner.capacity import check_cluster
+
     start = time.monotonic()
     data = _load_shared_data(exp)
     start_ray(address)
+    # Before any trial: storage every node reaches, resources some node can provide.
+    check_cluster(exp.resources.cpu, exp.resources.gpu, run_dir,
+                  shared=storage.default_shared(shared_storage), fresh=not restore)
+    storage.push(run_dir, EXPERIMENT_FILE)
     tuner = _build_tuner(exp, run_dir, data, restore=restore)
     try:
         grid = tuner.fit()
     except Exception as exc:  # Ray wraps driver-side failures; keep the folder for resume
         raise RunError(f"experiment failed: {exc}; resume with `raytuner resume "
                        f"{run_dir}`") from exc
+    storage.pull(run_dir)  # a URI run: its result files into the mirror
     # The in-memory analysis has the final trial statuses; Ray keeps it on a private field.
     analysis = getattr(grid, "_experiment_analysis", None)
     summary = build_summary(run_dir, exp, wall_time_s=time.monotonic() - start,
                             analysis=analysis)
+    summary = storage.storage_summary(run_dir, summary)
     write_summary(run_dir, summary)
+    storage.push(run_dir, SUMMARY_FILE)
     if exp.compress is not None:
         from raytuner.compress import compress_run
 
@@ -251,10 +272,14 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool) 
     return RunResult(run_dir, summary)
 
 
-def run(exp: Experiment, *, storage: str | Path = "runs", name: str | None = None,
-        address: str | None = None, overwrite: bool = False, smoke: bool = False) -> RunResult:
+def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None = None,
+        address: str | None = None, overwrite: bool = False, smoke: bool = False,
+        shared_storage: bool | None = None) -> RunResult:
     """Run the experiment; everything lands in ``<storage>/<name>``.
 
+    ``storage``: a folder or a URI (s3://, gs://, file://); default ``$RAYTUNER_STORAGE``, else
+    ``runs``. ``shared_storage``: a local folder is a mount every node shares (default
+    ``$RAYTUNER_SHARED_STORAGE``); without it a local folder is refused on a multi-node cluster.
     ``smoke=True`` runs :func:`raytuner.smoke.smoke_experiment` of it instead (two trials, one
     epoch, a small subset, synthetic data when the real set is absent).
     """
@@ -273,19 +298,22 @@ def run(exp: Experiment, *, storage: str | Path = "runs", name: str | None = Non
     run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))
     write_record(run_dir, exp)
-    return _fit(exp, run_dir, address=address, restore=False)
+    return _fit(exp, run_dir, address=address, restore=False, shared_storage=shared_storage)
 
 
-def resume(run_dir: str | Path, *, address: str | None = None) -> RunResult:
+def resume(run_dir: str | Path, *, address: str | None = None,
+           shared_storage: bool | None = None) -> RunResult:
     """Continue an interrupted run from its folder (Ray Tune's restore): finished trials keep
     their results, unfinished ones continue from their last checkpoint."""
     from ray import tune
 
-    run_dir = Path(run_dir).expanduser().resolve()
+    from raytuner.storage import localize_run_dir, ray_run_path
+
+    run_dir = localize_run_dir(run_dir)  # a URI run folder: its refreshed local mirror
     exp = load_run_experiment(run_dir)
-    if not tune.Tuner.can_restore(str(run_dir)):
+    if not tune.Tuner.can_restore(ray_run_path(run_dir)):
         raise ConfigError("no Ray Tune experiment state to resume from", source=str(run_dir))
     from raytuner.repro import write_record
 
     write_record(run_dir, exp)
-    return _fit(exp, run_dir, address=address, restore=True)
+    return _fit(exp, run_dir, address=address, restore=True, shared_storage=shared_storage)

@@ -41,14 +41,19 @@ def _data_for(exp: Experiment, shared: DataBundle | None) -> DataBundle:
 
 
 def _device(exp: Experiment) -> str:
-    # Ray sets CUDA_VISIBLE_DEVICES to the GPUs it gave this trial; none given -> CPU.
-    return "cuda" if exp.resources.gpu > 0 and torch.cuda.is_available() else "cpu"
+    # Ray sets CUDA_VISIBLE_DEVICES to the GPUs it gave this trial; none given -> CPU. A GPU
+    # Ray gave (ray.get_gpu_ids()) may be logical only (no CUDA device): then the CPU too.
+    import ray
+
+    gave_gpu = exp.resources.gpu > 0 and (not ray.is_initialized() or bool(ray.get_gpu_ids()))
+    return "cuda" if gave_gpu and torch.cuda.is_available() else "cpu"
 
 
 def run_trial(config: dict[str, Any], *, experiment: dict[str, Any],
               data: DataBundle | None = None) -> None:
     """Ray Tune function trainable: train one sampled config, reporting and checkpointing
     every epoch, resuming from Ray's checkpoint when the trial is restored or retried."""
+    import ray
     from ray import tune
 
     # Ray logs every persisted checkpoint at INFO; once per epoch per trial drowns the table.
@@ -56,11 +61,15 @@ def run_trial(config: dict[str, Any], *, experiment: dict[str, Any],
     exp = trial_experiment(experiment, config)
     torch.set_num_threads(max(1, int(exp.resources.cpu)))
     trainer = make_trainer(exp, _data_for(exp, data), _device(exp))
+    node_id = ray.get_runtime_context().get_node_id()
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             trainer.load_state_dict(load_state(folder))
     for metrics in trainer.epochs():
+        # node_id: which node ran each epoch (Tune's node_ip is the same for every node of a
+        # one-machine cluster); a string, so not a metric. A copy: the history stays numeric.
+        metrics = {**metrics, "node_id": node_id}
         with tempfile.TemporaryDirectory(prefix="raytuner-ckpt-") as folder:
             save_state(trainer.state_dict(), folder)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
