@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: start Ray on this machine)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace an existing run folder of the same name")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the existing run of the same name (must be the same "
+                          "experiment); start it if there is none")
     run.set_defaults(handler=cmd_run)
 
     validate = sub.add_parser("validate", help="check an experiment file and print it resolved",
@@ -74,12 +77,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _print_result(result) -> None:
+    from raytuner.problems import problem_lines
     from raytuner.summary import summary_table
 
     summary = result.summary
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["status_counts"].items()))
     print(f"\n{summary['num_trials']} trials ({counts}) in {summary['wall_time_s']:.1f} s")
     print(summary_table(summary))
+    for line in problem_lines(summary):
+        print(line)
     best = summary["best"]
     if best is None:
         print("no trial reported a result")
@@ -99,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     exp = load_experiment(args.experiment, args.overrides)
     result = run(exp, storage=args.storage, name=args.name, address=args.address,
-                 overwrite=args.overwrite)
+                 overwrite=args.overwrite, resume_existing=args.resume)
     _print_result(result)
     return 0
 

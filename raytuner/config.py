@@ -44,6 +44,9 @@ class TrainConfig(Strict):
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd/rmsprop momentum")
     nesterov: bool = Field(False, description="Nesterov momentum (sgd)")
     weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    divergence_factor: float | None = Field(
+        10.0, gt=1.0, description="stop a trial as diverged when its train loss exceeds this "
+        "factor x its best (and its first epoch's); null: only NaN/inf losses stop it")
 
 
 class SchedulerConfig(Strict):
@@ -238,11 +241,13 @@ def validate_experiment(raw: Any, *, source: str = "<experiment>",
     _validate_dataset(exp, source)
     if check_space:
         from raytuner.metrics import check_metric_name
+        from raytuner.preflight import check_consistency
         from raytuner.space import check_space_against_experiment
 
         try:
             check_metric_name(exp.search.metric, exp, path="search.metric")
             check_space_against_experiment(exp)
+            check_consistency(exp)
         except ConfigError as exc:
             if exc.source is None:
                 raise ConfigError(str(exc), source=source) from None

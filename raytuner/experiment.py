@@ -13,6 +13,8 @@ from typing import Any
 
 from raytuner.config import Experiment
 from raytuner.errors import ConfigError, RunError
+from raytuner.interrupt import interrupted_error, watch_interrupt
+from raytuner.preflight import check_local_resources, start_or_resume
 from raytuner.space import (
     Param,
     hyperopt_labels,
@@ -222,19 +224,34 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool) 
     start_ray(address)
     tuner = _build_tuner(exp, run_dir, data, restore=restore)
     try:
-        tuner.fit()
+        with watch_interrupt() as interrupt:
+            tuner.fit()
+    except KeyboardInterrupt:  # a second Ctrl-C: Tune skipped its last save
+        raise interrupted_error(run_dir) from None
     except Exception as exc:  # Ray wraps driver-side failures; keep the folder for resume
         raise RunError(f"experiment failed: {exc}; resume with `raytuner resume "
                        f"{run_dir}`") from exc
+    if interrupt.interrupted:  # Tune stopped gracefully on Ctrl-C: unfinished, resumable
+        raise interrupted_error(run_dir)
     summary = build_summary(run_dir, exp, wall_time_s=time.monotonic() - start)
     write_summary(run_dir, summary)
     return RunResult(run_dir, summary)
 
 
 def run(exp: Experiment, *, storage: str | Path = "runs", name: str | None = None,
-        address: str | None = None, overwrite: bool = False) -> RunResult:
-    """Run the experiment; everything lands in ``<storage>/<name>``."""
+        address: str | None = None, overwrite: bool = False,
+        resume_existing: bool = False) -> RunResult:
+    """Run the experiment; everything lands in ``<storage>/<name>``.
+
+    ``resume_existing``: when that run folder already holds a run of the same experiment,
+    continue it (as ``resume`` does) instead of refusing; a new run otherwise.
+    """
     name = name or exp.name
+    check_local_resources(exp, address)
+    if resume_existing:
+        existing = start_or_resume(exp, storage, name, overwrite=overwrite)
+        if existing is not None:
+            return resume(existing, address=address)
     run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))
     return _fit(exp, run_dir, address=address, restore=False)
@@ -247,6 +264,7 @@ def resume(run_dir: str | Path, *, address: str | None = None) -> RunResult:
 
     run_dir = Path(run_dir).expanduser().resolve()
     exp = load_run_experiment(run_dir)
+    check_local_resources(exp, address, source=str(run_dir / EXPERIMENT_FILE))
     if not tune.Tuner.can_restore(str(run_dir)):
         raise ConfigError("no Ray Tune experiment state to resume from", source=str(run_dir))
     return _fit(exp, run_dir, address=address, restore=True)

@@ -70,7 +70,7 @@ def trial_records(run_dir: str | Path, exp: Experiment) -> list[dict[str, Any]]:
             checkpoint = None
         records.append({
             "trial_id": trial.trial_id,
-            "status": _status(trial.status, epochs, max_epochs),
+            "status": _status(trial.status, epochs, max_epochs, trial.last_result),
             "config": params,
             "epochs": epochs,
             "max_epochs": max_epochs,
@@ -85,9 +85,13 @@ def trial_records(run_dir: str | Path, exp: Experiment) -> list[dict[str, Any]]:
 
 _METRIC_KEYS = {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch",
                 "epoch_time_s", "samples_per_s", "time_total_s", "training_iteration"}
+_METRIC_KEYS |= {"diverged"}  # a diverged trial's last result carries "diverged": 1.0
 
 
-def _status(ray_status: str, epochs: int, max_epochs: int) -> str:
+def _status(ray_status: str, epochs: int, max_epochs: int,
+            last_result: dict[str, Any] | None = None) -> str:
+    if (last_result or {}).get("diverged"):  # the contract's marker of a diverged trial
+        return "diverged"
     if ray_status == "ERROR":
         return "errored"
     if ray_status == "TERMINATED":

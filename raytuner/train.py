@@ -17,6 +17,7 @@ from torch import nn
 
 from raytuner.config import Experiment
 from raytuner.data import DataBundle
+from raytuner.divergence import check_batch_loss, check_epoch
 from raytuner.metrics import accuracy
 from raytuner.models import create_model
 from raytuner.optim import build_optimizer
@@ -62,6 +63,7 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             total_loss += loss.item() * len(y)
+            check_batch_loss(total_loss, self.epoch + 1)  # NaN/inf: stop now (Diverged)
             correct += (logits.argmax(dim=1) == y).sum().item()
         return {"train_loss": total_loss / n, "train_accuracy": correct / n}
 
@@ -86,6 +88,7 @@ class Trainer:
         metrics.update(epoch=self.epoch, lr=lr, epoch_time_s=time.perf_counter() - start,
                        samples_per_s=len(self._train[1]) / max(train_time, 1e-9))
         self.history.append(metrics)
+        check_epoch(metrics, self.history, self.exp.train.divergence_factor)  # may raise Diverged
         return metrics
 
     @property

@@ -12,9 +12,11 @@ from typing import Any
 
 import torch
 
-from raytuner.checkpoint import load_state, save_state
+from raytuner.checkpoint import save_state
 from raytuner.config import Experiment, validate_experiment, with_params
 from raytuner.data import DataBundle, load_dataset
+from raytuner.divergence import Diverged, diverged_result
+from raytuner.recovery import release_memory, restore_trial_state
 from raytuner.space import flatten, parse_space
 from raytuner.train import Trainer
 
@@ -58,12 +60,20 @@ def run_trial(config: dict[str, Any], *, experiment: dict[str, Any],
     trainer = Trainer(exp, _data_for(exp, data), _device(exp))
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            trainer.load_state_dict(load_state(folder))
-    for metrics in trainer.epochs():
-        with tempfile.TemporaryDirectory(prefix="raytuner-ckpt-") as folder:
-            save_state(trainer.state_dict(), folder)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        # A corrupt checkpoint falls back to the trial's previous valid one, or fails clearly.
+        trainer.load_state_dict(restore_trial_state(checkpoint))
+    try:
+        for metrics in trainer.epochs():
+            with tempfile.TemporaryDirectory(prefix="raytuner-ckpt-") as folder:
+                save_state(trainer.state_dict(), folder)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+    except Diverged as exc:
+        # A result, not an error: the searcher learns this config is bad, no retry is burned.
+        logging.getLogger("raytuner").warning("raytuner: trial diverged: %s", exc.reason)
+        tune.report(diverged_result(exc, exp.search.metric, exp.search.mode))
+    except torch.OutOfMemoryError:
+        release_memory(exp)
+        raise  # Ray retries the trial from its last checkpoint (failure.max_retries)
 
 
 def make_trainable(exp: Experiment, data: DataBundle | None):
