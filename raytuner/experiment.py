@@ -137,7 +137,10 @@ def start_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(include_dashboard=False, **kwargs)
+        # "local": a Ray of our own, never whatever cluster `ray start` left on this machine
+        # (ray.init's default joins it silently); RAY_ADDRESS still picks a cluster on purpose.
+        local = None if os.environ.get("RAY_ADDRESS") else "local"
+        ray.init(address=local, include_dashboard=False, **kwargs)
 
 
 def default_max_concurrent(exp: Experiment) -> int:
