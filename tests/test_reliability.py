@@ -55,7 +55,8 @@ def _session_pids(sid: int) -> list[int]:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[3]) == sid:  # fields after the command: state, ppid, pgrp, session
+        # fields after the command: state, ppid, pgrp, session; a zombie is already dead
+        if int(fields[3]) == sid and fields[0] != "Z":
             pids.append(int(stat.parent.name))
     return pids
 
@@ -63,10 +64,13 @@ def _session_pids(sid: int) -> list[int]:
 def _kill_session(proc: subprocess.Popen) -> None:
     """SIGKILL the driver's process group and every other process of its session."""
     os.killpg(proc.pid, signal.SIGKILL)
-    for pid in _session_pids(proc.pid):
-        with contextlib.suppress(ProcessLookupError):  # ended with its group
-            os.kill(pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _session_pids(proc.pid) and time.monotonic() < deadline:
+        for pid in _session_pids(proc.pid):
+            with contextlib.suppress(ProcessLookupError):  # ended with its group
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
 
 
 def _trial_states(run_dir: Path) -> list[dict[str, Any]]:
