@@ -150,6 +150,9 @@ def _describe_error(cls: type[BaseModel], error: dict, prefix: str) -> tuple[str
         key = str(loc[-1])
         message = f"unknown key {key!r}"
         close = difflib.get_close_matches(key, allowed, n=1)
+        # A key cut short ("grace") means the key it starts (grace_period), not the closest
+        # spelling (difflib would say "brackets").
+        close = [k for k in allowed if k.startswith(key)][:1] or close
         if close:
             message += f" (did you mean {close[0]!r}?)"
         if allowed:

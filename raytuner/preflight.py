@@ -8,6 +8,7 @@ written, so a typo costs a second, not a cluster allocation or an earlier run's 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,10 @@ def check_local_resources(exp: Experiment, address: str | None, *,
                           source: str | None = None) -> None:
     """With no cluster address, Ray starts on this machine: refuse a trial that needs more
     GPUs or CPUs than the machine has (it would wait forever for a node that never comes)."""
-    import ray
     import torch
 
-    if address or os.environ.get("RAY_ADDRESS") or ray.is_initialized():
+    ray = sys.modules.get("ray")  # not imported: certainly not started (and stays so here)
+    if address or os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()):
         return  # a cluster: the cluster checks compare with its nodes once Ray is up
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if exp.resources.gpu > gpus:
