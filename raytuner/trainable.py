@@ -15,10 +15,10 @@ import torch
 from raytuner.checkpoint import save_state
 from raytuner.config import Experiment, validate_experiment, with_params
 from raytuner.data import DataBundle, load_dataset
-from raytuner.divergence import Diverged, diverged_result
-from raytuner.recovery import release_memory, restore_trial_state
+from raytuner.recovery import restore_trial_state
 from raytuner.space import flatten, parse_space
 from raytuner.train import Trainer
+from raytuner.trial_guard import guarded_epochs
 
 # Datasets a reused actor has already loaded, keyed by (data settings, seed): trials that
 # search data.* keys load their own data, but only once per actor and setting.
@@ -62,18 +62,11 @@ def run_trial(config: dict[str, Any], *, experiment: dict[str, Any],
     if checkpoint is not None:
         # A corrupt checkpoint falls back to the trial's previous valid one, or fails clearly.
         trainer.load_state_dict(restore_trial_state(checkpoint))
-    try:
-        for metrics in trainer.epochs():
-            with tempfile.TemporaryDirectory(prefix="raytuner-ckpt-") as folder:
-                save_state(trainer.state_dict(), folder)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-    except Diverged as exc:
-        # A result, not an error: the searcher learns this config is bad, no retry is burned.
-        logging.getLogger("raytuner").warning("raytuner: trial diverged: %s", exc.reason)
-        tune.report(diverged_result(exc, exp.search.metric, exp.search.mode))
-    except torch.OutOfMemoryError:
-        release_memory(exp)
-        raise  # Ray retries the trial from its last checkpoint (failure.max_retries)
+    # Divergence ends the trial with a worst-value report; out-of-memory is retried by Ray.
+    for metrics in guarded_epochs(trainer.epochs(), exp):
+        with tempfile.TemporaryDirectory(prefix="raytuner-ckpt-") as folder:
+            save_state(trainer.state_dict(), folder)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def make_trainable(exp: Experiment, data: DataBundle | None):
