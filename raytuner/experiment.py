@@ -252,12 +252,15 @@ def run(exp: Experiment, *, storage: str | Path = "runs", name: str | None = Non
     name = name or exp.name
     check_local_resources(exp, address)
     if resume_existing:
-        existing = start_or_resume(exp, storage, name, overwrite=overwrite)
+        existing, overwrite = start_or_resume(exp, storage, name, overwrite=overwrite)
         if existing is not None:
             return resume(existing, address=address)
     run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))
-    return _fit(exp, run_dir, address=address, restore=False)
+    try:
+        return _fit(exp, run_dir, address=address, restore=False)
+    except KeyboardInterrupt:  # Ctrl-C before Tune took over (loading data, starting Ray)
+        raise interrupted_error(run_dir) from None
 
 
 def resume(run_dir: str | Path, *, address: str | None = None) -> RunResult:
@@ -270,4 +273,7 @@ def resume(run_dir: str | Path, *, address: str | None = None) -> RunResult:
     check_local_resources(exp, address, source=str(run_dir / EXPERIMENT_FILE))
     if not tune.Tuner.can_restore(str(run_dir)):
         raise ConfigError("no Ray Tune experiment state to resume from", source=str(run_dir))
-    return _fit(exp, run_dir, address=address, restore=True)
+    try:
+        return _fit(exp, run_dir, address=address, restore=True)
+    except KeyboardInterrupt:  # Ctrl-C before Tune took over (loading data, starting Ray)
+        raise interrupted_error(run_dir) from None

@@ -36,7 +36,7 @@ class Interrupted(RaytunerError):
                        f"`raytuner resume {run_dir}`")
         else:
             message = (f"interrupted before Ray saved any experiment state in {run_dir}; "
-                       "nothing to resume: start the run again with --overwrite")
+                       "nothing to resume yet: run it again with --resume (or --overwrite)")
         super().__init__(message)
 
 

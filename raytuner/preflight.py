@@ -155,13 +155,20 @@ def check_same_experiment(run_dir: Path, exp: Experiment, *, source: str | None 
 
 
 def start_or_resume(exp: Experiment, storage: str | Path, name: str, *,
-                    overwrite: bool) -> Path | None:
-    """For ``raytuner run --resume``: the existing run folder to continue (checked to hold the
-    same experiment), or None when there is none yet and a new run starts."""
+                    overwrite: bool) -> tuple[Path | None, bool]:
+    """For ``raytuner run --resume``: ``(run folder to continue, False)`` when a run of the same
+    experiment exists (checked) and Ray saved its state; ``(None, True)`` when the folder holds
+    the same experiment but no state to resume (stopped before Tune's first save: nothing to
+    lose, start it again in place); ``(None, False)`` when there is no such run yet."""
     if overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: --resume continues "
                           "the existing run, --overwrite deletes it; pick one")
     run_dir = existing_run(storage, name)
-    if run_dir is not None:
-        check_same_experiment(run_dir, exp)
-    return run_dir
+    if run_dir is None:
+        return None, False
+    check_same_experiment(run_dir, exp)
+    from ray import tune
+
+    if tune.Tuner.can_restore(str(run_dir)):
+        return run_dir, False
+    return None, True
