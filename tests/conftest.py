@@ -67,6 +67,7 @@ def ray_session():
     """One local Ray instance shared by every test of a module (Ray is slow to start)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # address="local": a Ray of its own, not a `ray start` cluster running on the machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
