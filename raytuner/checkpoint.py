@@ -8,6 +8,7 @@ crash mid-write never leaves a truncated ``state.pt`` behind; it is loaded with
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +19,8 @@ import torch
 from raytuner.errors import RaytunerError
 
 STATE_FILE = "state.pt"
+#: sha256 of state.pt, written next to it: catches corruption torch's loader cannot (bit flips)
+DIGEST_FILE = "state.pt.sha256"
 FORMAT_VERSION = 1
 
 
@@ -36,6 +39,7 @@ def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
             torch.save({"format": FORMAT_VERSION, **state}, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        (directory / DIGEST_FILE).write_text(_sha256(tmp) + "\n")
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -49,6 +53,10 @@ def load_state(directory: str | os.PathLike, map_location: str | torch.device = 
     path = Path(directory) / STATE_FILE
     if not path.is_file():
         raise CheckpointError(f"no {STATE_FILE} in checkpoint folder {directory}")
+    digest = Path(directory) / DIGEST_FILE
+    if digest.is_file() and digest.read_text().strip() != _sha256(path):
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: its sha256 does not "
+                              f"match {DIGEST_FILE}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, ...: all mean "unusable"
@@ -57,3 +65,11 @@ def load_state(directory: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"{path} is not a raytuner checkpoint (format "
                               f"{state.get('format') if isinstance(state, dict) else '?'})")
     return state
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()

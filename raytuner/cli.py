@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--smoke", action="store_true",
                      help="two trials, one epoch, a small subset; synthetic stand-in data "
                           "when the real set is absent; run folder NAME-smoke")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the existing run of the same name (must be the same "
+                          "experiment); start it if there is none")
     _add_shared_storage(run)
     run.set_defaults(handler=cmd_run)
 
@@ -139,12 +142,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _print_result(result) -> None:
+    from raytuner.problems import problem_lines
     from raytuner.summary import summary_table
 
     summary = result.summary
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["status_counts"].items()))
     print(f"\n{summary['num_trials']} trials ({counts}) in {summary['wall_time_s']:.1f} s")
     print(summary_table(summary))
+    for line in problem_lines(summary):
+        print(line)
     best = summary["best"]
     if best is None:
         print("no trial reported a result")
@@ -165,7 +171,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     exp = load_experiment(args.experiment, args.overrides)
     result = run(exp, storage=args.storage, name=args.name, address=args.address,
-                 overwrite=args.overwrite, smoke=args.smoke, shared_storage=args.shared_storage)
+                 overwrite=args.overwrite, smoke=args.smoke, shared_storage=args.shared_storage,
+                 resume_existing=args.resume)
     _print_result(result)
     return 0
 

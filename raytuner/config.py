@@ -130,6 +130,9 @@ class TrainConfig(Strict):
     def _amp_off(cls, value):
         # YAML 1.1 reads a bare `off` (and `no`) as false: it means "off" here
         return "off" if value is False else value
+    divergence_factor: float | None = Field(
+        10.0, gt=1.0, description="stop a trial as diverged when its train loss exceeds this "
+        "factor x its best (and its first epoch's); null: only NaN/inf losses stop it")
 
 
 class SchedulerConfig(Strict):
@@ -256,6 +259,9 @@ def _describe_error(cls: type[BaseModel], error: dict, prefix: str) -> tuple[str
         key = str(loc[-1])
         message = f"unknown key {key!r}"
         close = difflib.get_close_matches(key, allowed, n=1)
+        # A key cut short ("grace") means the key it starts (grace_period), not the closest
+        # spelling (difflib would say "brackets").
+        close = [k for k in allowed if k.startswith(key)][:1] or close
         if close:
             message += f" (did you mean {close[0]!r}?)"
         if allowed:
@@ -348,11 +354,13 @@ def validate_experiment(raw: Any, *, source: str = "<experiment>",
     _validate_train_options(exp, source)
     if check_space:
         from raytuner.metrics import check_metric_name
+        from raytuner.preflight import check_consistency
         from raytuner.space import check_space_against_experiment
 
         try:
             check_metric_name(exp.search.metric, exp, path="search.metric")
             check_space_against_experiment(exp)
+            check_consistency(exp)
         except ConfigError as exc:
             if exc.source is None:
                 raise ConfigError(str(exc), source=source) from None

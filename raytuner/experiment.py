@@ -13,6 +13,8 @@ from typing import Any
 
 from raytuner.config import Experiment
 from raytuner.errors import ConfigError, RunError
+from raytuner.interrupt import interrupted_error, watch_interrupt
+from raytuner.preflight import check_local_resources, start_or_resume
 from raytuner.space import (
     Param,
     hyperopt_labels,
@@ -253,10 +255,15 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
     storage.push(run_dir, EXPERIMENT_FILE)
     tuner = _build_tuner(exp, run_dir, data, restore=restore)
     try:
-        grid = tuner.fit()
+        with watch_interrupt() as interrupt:
+            grid = tuner.fit()
+    except KeyboardInterrupt:  # a second Ctrl-C: Tune skipped its last save
+        raise interrupted_error(run_dir) from None
     except Exception as exc:  # Ray wraps driver-side failures; keep the folder for resume
         raise RunError(f"experiment failed: {exc}; resume with `raytuner resume "
                        f"{run_dir}`") from exc
+    if interrupt.interrupted:  # Tune stopped gracefully on Ctrl-C: unfinished, resumable
+        raise interrupted_error(run_dir)
     storage.pull(run_dir)  # a URI run: its result files into the mirror
     # The in-memory analysis has the final trial statuses; Ray keeps it on a private field.
     analysis = getattr(grid, "_experiment_analysis", None)
@@ -274,7 +281,7 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
 
 def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None = None,
         address: str | None = None, overwrite: bool = False, smoke: bool = False,
-        shared_storage: bool | None = None) -> RunResult:
+        shared_storage: bool | None = None, resume_existing: bool = False) -> RunResult:
     """Run the experiment; everything lands in ``<storage>/<name>``.
 
     ``storage``: a folder or a URI (s3://, gs://, file://); default ``$RAYTUNER_STORAGE``, else
@@ -282,6 +289,8 @@ def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None 
     ``$RAYTUNER_SHARED_STORAGE``); without it a local folder is refused on a multi-node cluster.
     ``smoke=True`` runs :func:`raytuner.smoke.smoke_experiment` of it instead (two trials, one
     epoch, a small subset, synthetic data when the real set is absent).
+    ``resume_existing``: when that run folder already holds a run of the same experiment,
+    continue it (as ``resume`` does) instead of refusing; a new run otherwise.
     """
     if smoke:
         from raytuner.smoke import smoke_experiment
@@ -295,10 +304,18 @@ def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None 
 
     name = name or exp.name
     check_warm_start(exp)
+    check_local_resources(exp, address)
+    if resume_existing:
+        existing, overwrite = start_or_resume(exp, storage, name, overwrite=overwrite)
+        if existing is not None:
+            return resume(existing, address=address, shared_storage=shared_storage)
     run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))
     write_record(run_dir, exp)
-    return _fit(exp, run_dir, address=address, restore=False, shared_storage=shared_storage)
+    try:
+        return _fit(exp, run_dir, address=address, restore=False, shared_storage=shared_storage)
+    except KeyboardInterrupt:  # Ctrl-C before Tune took over (loading data, starting Ray)
+        raise interrupted_error(run_dir) from None
 
 
 def resume(run_dir: str | Path, *, address: str | None = None,
@@ -311,9 +328,13 @@ def resume(run_dir: str | Path, *, address: str | None = None,
 
     run_dir = localize_run_dir(run_dir)  # a URI run folder: its refreshed local mirror
     exp = load_run_experiment(run_dir)
+    check_local_resources(exp, address, source=str(run_dir / EXPERIMENT_FILE))
     if not tune.Tuner.can_restore(ray_run_path(run_dir)):
         raise ConfigError("no Ray Tune experiment state to resume from", source=str(run_dir))
     from raytuner.repro import write_record
 
     write_record(run_dir, exp)
-    return _fit(exp, run_dir, address=address, restore=True, shared_storage=shared_storage)
+    try:
+        return _fit(exp, run_dir, address=address, restore=True, shared_storage=shared_storage)
+    except KeyboardInterrupt:  # Ctrl-C before Tune took over (loading data, starting Ray)
+        raise interrupted_error(run_dir) from None

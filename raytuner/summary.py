@@ -75,7 +75,7 @@ def trial_records(run_dir: str | Path, exp: Experiment, analysis=None) -> list[d
             checkpoint = None
         records.append({
             "trial_id": trial.trial_id,
-            "status": _status(trial.status, epochs, max_epochs),
+            "status": _status(trial.status, epochs, max_epochs, trial.last_result),
             "config": params,
             "epochs": epochs,
             "max_epochs": max_epochs,
@@ -93,9 +93,13 @@ _METRIC_KEYS = {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"
 # the toolbox's validation metrics and their cross-validation spreads
 _METRIC_KEYS.update(["val_top5_accuracy", "val_precision", "val_recall", "val_f1", "val_roc_auc"])
 _METRIC_KEYS.update([f"{k}_std" for k in list(_METRIC_KEYS) if k.startswith(("train_", "val_"))])
+_METRIC_KEYS |= {"diverged"}  # a diverged trial's last result carries "diverged": 1.0
 
 
-def _status(ray_status: str, epochs: int, max_epochs: int) -> str:
+def _status(ray_status: str, epochs: int, max_epochs: int,
+            last_result: dict[str, Any] | None = None) -> str:
+    if (last_result or {}).get("diverged"):  # the contract's marker of a diverged trial
+        return "diverged"
     if ray_status == "ERROR":
         return "errored"
     if epochs >= max_epochs:

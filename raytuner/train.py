@@ -18,6 +18,7 @@ from torch import nn
 from raytuner.augment import augment_batch, check_augment, requested
 from raytuner.config import Experiment
 from raytuner.data import DataBundle
+from raytuner.divergence import check_batch_loss, check_epoch
 from raytuner.metrics import check_metric_name, classification_metrics
 from raytuner.models import create_model
 from raytuner.optim import build_optimizer
@@ -100,6 +101,8 @@ class Trainer:
             self.schedule.after_batch()
             total_loss += loss.detach().double() * len(y)
             correct += (logits.argmax(dim=1) == y).sum()
+            if self.device.type == "cpu":  # NaN/inf: stop now (on a GPU, at the epoch's end:
+                check_batch_loss(loss.item(), self.epoch + 1)  # a check per batch would sync)
         return {"train_loss": total_loss.item() / n, "train_accuracy": correct.item() / n}
 
     @torch.no_grad()
@@ -128,6 +131,7 @@ class Trainer:
         self.history.append(metrics)
         self.schedule.end_epoch(metrics.get(self._plateau_target()[0]))
         self.stopping.update(metrics)
+        check_epoch(metrics, self.history, self.exp.train.divergence_factor)  # may raise Diverged
         return metrics
 
     @property

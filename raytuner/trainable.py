@@ -12,11 +12,13 @@ from typing import Any
 
 import torch
 
-from raytuner.checkpoint import load_state, save_state
+from raytuner.checkpoint import save_state
 from raytuner.config import Experiment, validate_experiment, with_params
 from raytuner.crossval import make_trainer
 from raytuner.data import DataBundle, load_dataset
+from raytuner.recovery import restore_trial_state
 from raytuner.space import flatten, parse_space
+from raytuner.trial_guard import guarded_epochs
 
 # Datasets a reused actor has already loaded, keyed by (data settings, seed): trials that
 # search data.* keys load their own data, but only once per actor and setting.
@@ -64,9 +66,10 @@ def run_trial(config: dict[str, Any], *, experiment: dict[str, Any],
     node_id = ray.get_runtime_context().get_node_id()
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            trainer.load_state_dict(load_state(folder))
-    for metrics in trainer.epochs():
+        # A corrupt checkpoint falls back to the trial's previous valid one, or fails clearly.
+        trainer.load_state_dict(restore_trial_state(checkpoint))
+    # Divergence ends the trial with a worst-value report; out-of-memory is retried by Ray.
+    for metrics in guarded_epochs(trainer.epochs(), exp):
         # node_id: which node ran each epoch (Tune's node_ip is the same for every node of a
         # one-machine cluster); a string, so not a metric. A copy: the history stays numeric.
         metrics = {**metrics, "node_id": node_id}

@@ -94,7 +94,8 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(digits, tmp_path: Path)
 def test_checkpoint_write_is_atomic_and_corruption_is_detected(digits, tmp_path: Path) -> None:
     trainer = Trainer(_exp(), digits)
     path = save_state(trainer.state_dict(), tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]  # no temp file left
+    # no temp file left; the sha256 next to state.pt catches corruption torch.load cannot
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt", "state.pt.sha256"]
     state = load_state(tmp_path)
     assert state["epoch"] == 0 and state["config"]["name"] == "tiny"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
