@@ -71,7 +71,7 @@ CASES: list[tuple[str, Any, list[str], list[str]]] = [
     ("unknown-model", _exp(**{"model": {"name": "transformer"}}), [],
      ["model.name: unknown model 'transformer'; expected one of: cnn"]),
     ("unknown-dataset", _exp(**{"data.name": "imagenet"}), [],
-     ["data.name: unknown dataset 'imagenet'; expected one of: digits"]),
+     ["data.name: unknown dataset 'imagenet'; expected one of: cifar10, cifar100, digits"]),
     ("unknown-optimizer", _exp(**{"train.optimizer": "adamm"}), [],
      ["train.optimizer: unknown value; expected one of", "'adamm'"]),
     ("metric-not-reported", _exp(**{"search.metric": "val_acc"}), [],
