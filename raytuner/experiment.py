@@ -172,7 +172,8 @@ def prepare_run_dir(storage: str | Path, name: str, *, overwrite: bool) -> Path:
     return run_dir
 
 
-def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False):
+def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False,
+                 callbacks: list | None = None, stop=None):
     from ray import tune
 
     from raytuner.progress import ProgressTable
@@ -201,6 +202,11 @@ def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False)
         callbacks=[ProgressTable(exp.search.metric, exp.search.mode, params)],
         verbose=0,
     )
+    # Extra driver-side hooks (benchmarks count epochs and stop at a budget with these).
+    if callbacks:
+        run_config.callbacks = [*run_config.callbacks, *callbacks]
+    if stop is not None:
+        run_config.stop = stop
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                       run_config=run_config)
 
@@ -216,11 +222,12 @@ def _load_shared_data(exp: Experiment):
     return None if searches_data(exp) else load_dataset(exp.data, exp.seed)
 
 
-def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool) -> RunResult:
+def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
+         callbacks: list | None = None, stop=None) -> RunResult:
     start = time.monotonic()
     data = _load_shared_data(exp)
     start_ray(address)
-    tuner = _build_tuner(exp, run_dir, data, restore=restore)
+    tuner = _build_tuner(exp, run_dir, data, restore=restore, callbacks=callbacks, stop=stop)
     try:
         tuner.fit()
     except Exception as exc:  # Ray wraps driver-side failures; keep the folder for resume
@@ -232,12 +239,17 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool) 
 
 
 def run(exp: Experiment, *, storage: str | Path = "runs", name: str | None = None,
-        address: str | None = None, overwrite: bool = False) -> RunResult:
-    """Run the experiment; everything lands in ``<storage>/<name>``."""
+        address: str | None = None, overwrite: bool = False,
+        callbacks: list | None = None, stop=None) -> RunResult:
+    """Run the experiment; everything lands in ``<storage>/<name>``.
+
+    ``callbacks`` (extra ``ray.tune.Callback`` s) and ``stop`` (a ``ray.tune.Stopper``, dict or
+    function, as in ``RunConfig.stop``) are optional driver-side hooks for programmatic use.
+    """
     name = name or exp.name
     run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))
-    return _fit(exp, run_dir, address=address, restore=False)
+    return _fit(exp, run_dir, address=address, restore=False, callbacks=callbacks, stop=stop)
 
 
 def resume(run_dir: str | Path, *, address: str | None = None) -> RunResult:
