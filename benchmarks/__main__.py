@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"where tables and plots go (default: {RESULTS_DIR})")
     parser.add_argument("--methods", default=None,
                         help="B1 only: comma-separated subset of methods a,b,c,d,e")
+    parser.add_argument("--report-only", action="store_true",
+                        help="B1 only: rebuild the report from the runs saved so far")
     parser.add_argument("--trials", default=None,
                         help="B2: number of trials (default 200); B5: comma-separated sizes "
                              "(default 100,300,1000)")
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     name = ALIASES.get(args.name, args.name)
     names = list(BENCHMARKS) if name == "all" else [name]
     extra = {"methods": args.methods.split(",") if args.methods else None,
-             "trials": args.trials, "tb_aggregation": args.tb_aggregation}
+             "trials": args.trials, "report_only": args.report_only,
+             "tb_aggregation": args.tb_aggregation}
     opts = Options(smoke=args.smoke, seeds=args.seeds, out_dir=args.out, extra=extra)
     for each in names:
         module = importlib.import_module(BENCHMARKS[each])

@@ -144,7 +144,10 @@ def ray_session(num_cpus: int | None = None) -> Callable[[], None]:
 
     if ray.is_initialized():
         return lambda: None
-    ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING")
+    # address="local": always a new instance of our own. Without it ray.init() attaches to
+    # the newest Ray already running on the machine (someone else's, on a shared machine).
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+             logging_level="WARNING")
     return ray.shutdown
 
 

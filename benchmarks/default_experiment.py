@@ -29,7 +29,8 @@ def run_cli(storage: Path, *, smoke: bool) -> dict[str, Any]:
             "--name", "digits-cli"]
     for override in SMOKE_OVERRIDES if smoke else []:
         args += ["--set", override]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    # RAY_ADDRESS=local: a Ray of its own, not the newest one running on this machine.
+    env = {**os.environ, "RAY_ADDRESS": "local", "PYTHONPATH": os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     started = time.time()
     proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
