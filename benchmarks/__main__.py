@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-only", action="store_true",
                         help="B1 only: rebuild the report from the runs saved so far")
     parser.add_argument("--trials", default=None,
-                        help="B2: number of trials (default 200); B5: comma-separated sizes "
+                        help="B2: number of trials (default 200), or N,M with M trials for "
+                             "the slow no-reuse variant; B5: comma-separated sizes "
                              "(default 100,300,1000)")
     parser.add_argument("--tb-aggregation", default=None, metavar="PKG.MODULE:CALLBACK",
                         help="B4: import path of the TensorBoard aggregation callback class; "

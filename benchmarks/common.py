@@ -127,13 +127,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def median_spread(values: Sequence[float | None]) -> str:
+def median_spread(values: Sequence[float | None], digits: int = 3) -> str:
     """``median [min, max] (n)`` of the non-missing values; ``-`` when none."""
     present = [v for v in values if v is not None]
     if not present:
         return "-"
     missing = len(values) - len(present)
-    text = f"{statistics.median(present):.3f} [{min(present):.3f}, {max(present):.3f}]"
+    med, low, high = statistics.median(present), min(present), max(present)
+    text = f"{med:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
     return text + (f" ({missing} of {len(values)} never)" if missing else "")
 
 
