@@ -214,6 +214,12 @@ def _summarize(ledger: EpochLedger, wall: float, size: dict[str, Any], target: f
     }
 
 
+def _per_epoch_after_first(run: dict[str, Any]) -> float | None:
+    """Seconds per counted epoch after the first result (start-up left out)."""
+    times = run["curve"]["t"]
+    return (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else None
+
+
 def _from_json(run: dict[str, Any]) -> dict[str, Any]:
     """A saved run with its float budget fractions restored as keys."""
     return {**run, "best": {float(k): v for k, v in run["best"].items()}}
@@ -289,7 +295,8 @@ def _goal_lines(runs: dict[str, list[dict[str, Any]]], target: float) -> list[st
 def _report(runs: dict[str, list[dict[str, Any]]], size: dict[str, Any], seeds: int,
             target: float, budget: int, ray_start_s: float, out_dir: Path) -> Report:
     header = ["method", "best @25%", "best @50%", "best @100%", f"epochs to {target}",
-              f"seconds to {target}", "trials", "run wall s", "overrun epochs", "mean load"]
+              f"seconds to {target}", "trials", "run wall s", "s to 1st epoch",
+              "s / epoch after", "overrun epochs", "mean load"]
     rows = []
     for key, results in runs.items():
         rows.append([
@@ -301,6 +308,8 @@ def _report(runs: dict[str, list[dict[str, Any]]], size: dict[str, Any], seeds: 
             median_spread([r["seconds_to_target"] for r in results], 1),
             median_spread([float(r["trials"]) for r in results], 0),
             median_spread([r["wall_s"] for r in results], 1),
+            median_spread([r["curve"]["t"][0] for r in results], 1),
+            median_spread([_per_epoch_after_first(r) for r in results], 2),
             sum(r["overrun"] for r in results),
             statistics.fmean(r["load_mean_1m"] for r in results),
         ])
