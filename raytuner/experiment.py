@@ -187,7 +187,8 @@ def prepare_run_dir(storage: str | Path | None, name: str, *, overwrite: bool) -
     return run_dir
 
 
-def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False):
+def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False,
+                 callbacks: list | None = None, stop=None):
     from ray import tune
 
     from raytuner.progress import ProgressTable
@@ -221,6 +222,11 @@ def _build_tuner(exp: Experiment, run_dir: Path, data, *, restore: bool = False)
                    TensorBoardCallback(exp.to_dict())],
         verbose=0,
     )
+    # Extra driver-side hooks (benchmarks count epochs and stop at a budget with these).
+    if callbacks:
+        run_config.callbacks = [*run_config.callbacks, *callbacks]
+    if stop is not None:
+        run_config.stop = stop
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                       run_config=run_config)
 
@@ -242,7 +248,8 @@ def _load_shared_data(exp: Experiment):
 
 
 def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
-         shared_storage: bool | None = None) -> RunResult:
+         shared_storage: bool | None = None, callbacks: list | None = None,
+         stop=None) -> RunResult:
     from raytuner import storage
     from raytuner.capacity import check_cluster
 
@@ -253,7 +260,7 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
     check_cluster(exp.resources.cpu, exp.resources.gpu, run_dir,
                   shared=storage.default_shared(shared_storage), fresh=not restore)
     storage.push(run_dir, EXPERIMENT_FILE)
-    tuner = _build_tuner(exp, run_dir, data, restore=restore)
+    tuner = _build_tuner(exp, run_dir, data, restore=restore, callbacks=callbacks, stop=stop)
     try:
         with watch_interrupt() as interrupt:
             grid = tuner.fit()
@@ -281,7 +288,8 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
 
 def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None = None,
         address: str | None = None, overwrite: bool = False, smoke: bool = False,
-        shared_storage: bool | None = None, resume_existing: bool = False) -> RunResult:
+        shared_storage: bool | None = None, resume_existing: bool = False,
+        callbacks: list | None = None, stop=None) -> RunResult:
     """Run the experiment; everything lands in ``<storage>/<name>``.
 
     ``storage``: a folder or a URI (s3://, gs://, file://); default ``$RAYTUNER_STORAGE``, else
@@ -291,6 +299,8 @@ def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None 
     epoch, a small subset, synthetic data when the real set is absent).
     ``resume_existing``: when that run folder already holds a run of the same experiment,
     continue it (as ``resume`` does) instead of refusing; a new run otherwise.
+    ``callbacks`` (extra ``ray.tune.Callback`` s) and ``stop`` (a ``ray.tune.Stopper``, dict or
+    function, as in ``RunConfig.stop``) are optional driver-side hooks for programmatic use.
     """
     if smoke:
         from raytuner.smoke import smoke_experiment
@@ -313,7 +323,8 @@ def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None 
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))
     write_record(run_dir, exp)
     try:
-        return _fit(exp, run_dir, address=address, restore=False, shared_storage=shared_storage)
+        return _fit(exp, run_dir, address=address, restore=False, shared_storage=shared_storage,
+                    callbacks=callbacks, stop=stop)
     except KeyboardInterrupt:  # Ctrl-C before Tune took over (loading data, starting Ray)
         raise interrupted_error(run_dir) from None
 

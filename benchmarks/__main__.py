@@ -1,0 +1,66 @@
+"""``python -m benchmarks NAME [--smoke] [--seeds N]``: run one benchmark (or ``all``) and write
+its markdown table and PNG plots into ``benchmarks/results/``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from benchmarks.common import RESULTS_DIR, Options
+
+BENCHMARKS = {
+    "b1": "benchmarks.search_efficiency",
+    "b2": "benchmarks.overhead",
+    "b3": "benchmarks.trial_speed",
+    "b4": "benchmarks.logging_overhead",
+    "b5": "benchmarks.scale",
+    "default": "benchmarks.default_experiment",
+}
+ALIASES = {"search": "b1", "overhead": "b2", "speed": "b3", "logging": "b4", "scale": "b5"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("name", choices=[*BENCHMARKS, *ALIASES, "all"],
+                        help="benchmark to run (b1..b5, default, or all)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny size that runs in seconds (what the test suite runs)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds / repetitions (default: the benchmark's own, 5 for B1)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR,
+                        help=f"where tables and plots go (default: {RESULTS_DIR})")
+    parser.add_argument("--methods", default=None,
+                        help="B1 only: comma-separated subset of methods a,b,c,d,e")
+    parser.add_argument("--report-only", action="store_true",
+                        help="B1 only: rebuild the report from the runs saved so far")
+    parser.add_argument("--trials", default=None,
+                        help="B2: number of trials (default 200), or N,M with M trials for "
+                             "the slow no-reuse variant; B5: comma-separated sizes "
+                             "(default 100,300,1000)")
+    parser.add_argument("--tb-aggregation", default=None, metavar="PKG.MODULE:CALLBACK",
+                        help="B4: import path of the TensorBoard aggregation callback class; "
+                             "adds the variant 'aggregation on' (default: not measured)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    name = ALIASES.get(args.name, args.name)
+    names = list(BENCHMARKS) if name == "all" else [name]
+    extra = {"methods": args.methods.split(",") if args.methods else None,
+             "trials": args.trials, "report_only": args.report_only,
+             "tb_aggregation": args.tb_aggregation}
+    opts = Options(smoke=args.smoke, seeds=args.seeds, out_dir=args.out, extra=extra)
+    for each in names:
+        module = importlib.import_module(BENCHMARKS[each])
+        report = module.run(opts)
+        path = report.write(opts.out_dir)
+        print(path.read_text(encoding="utf-8"))
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
