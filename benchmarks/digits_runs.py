@@ -43,6 +43,7 @@ def run_digits(storage: Path, name: str, *, smoke: bool, callbacks: list | None 
     ledger = EpochLedger(exp.search.metric, keep_results=True)
     ledger.restart_clock()
     result = raytuner.run(exp, storage=storage, name=name, overwrite=True,
+                 shared_storage=True,  # one machine: every node shares its disk
                           callbacks=[ledger, *(callbacks or [])], stop=ledger)
     wall = time.monotonic() - ledger.t0
     times, counts, best = ledger.best_so_far("max")

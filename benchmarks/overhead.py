@@ -66,6 +66,7 @@ def run_raytuner(num_trials: int, storage: Path) -> dict[str, Any]:
     ledger = EpochLedger("val_accuracy")
     ledger.restart_clock()
     result = raytuner.run(exp, storage=storage, callbacks=[ledger], stop=ledger,
+                 shared_storage=True,  # one machine: every node shares its disk
                           overwrite=True)
     total = time.monotonic() - ledger.t0
     done = result.summary["num_trials"]

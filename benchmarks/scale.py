@@ -85,6 +85,7 @@ def measure(num_trials: int, storage: Path) -> dict[str, Any]:
     with RssSampler() as rss, LoadWatch() as load:
         ledger.restart_clock()
         result = raytuner.run(exp, storage=storage, callbacks=[ledger], stop=ledger,
+                 shared_storage=True,  # one machine: every node shares its disk
                               overwrite=True)
         wall = time.monotonic() - ledger.t0
     return {"trials": result.summary["num_trials"], "epochs": ledger.epochs, "wall_s": wall,

@@ -90,7 +90,8 @@ def run_ray_method(seed: int, size: dict[str, Any], algorithm: str, scheduler: s
                                               algorithm, scheduler))
     ledger = EpochLedger(METRIC, budget=size["budget"])
     ledger.restart_clock()
-    raytuner.run(exp, storage=storage, callbacks=[ledger], stop=ledger)
+    raytuner.run(exp, storage=storage, callbacks=[ledger], stop=ledger,
+                 shared_storage=True)  # one machine: every node shares its disk
     return ledger, time.monotonic() - ledger.t0
 
 

@@ -77,7 +77,8 @@ def run_once(exp, storage: Path, name: str, aggregate: bool) -> tuple[float, flo
     _spent["s"] = 0.0
     try:
         start = time.perf_counter()
-        run(exp, storage=storage, name=name, overwrite=True)
+        run(exp, storage=storage, name=name, overwrite=True,
+                 shared_storage=True)  # one machine: every node shares its disk
         wall = time.perf_counter() - start
     finally:
         tb_callback.TensorBoardCallback = original

@@ -69,6 +69,7 @@ def raytuner_trial(epochs: int, storage: Path) -> dict[str, Any]:
         "failure": {"max_retries": 0}})
     ledger = EpochLedger("val_accuracy", keep_results=True)
     raytuner.run(exp, storage=storage, callbacks=[ledger], stop=ledger,
+                 shared_storage=True,  # one machine: every node shares its disk
                           overwrite=True)
     inside = [r.result["samples_per_s"] for r in ledger.records]
     times = [r.t for r in ledger.records]
