@@ -61,6 +61,11 @@ def smoke_experiment(exp: Experiment, *, say: Callable[[str], None] = print) -> 
     raw["train"]["epochs"] = SMOKE_EPOCHS
     search = raw["search"]
     search["num_samples"] = SMOKE_TRIALS
+    # one epoch per trial: an early-stopping grace period must fit in it
+    search["scheduler"]["grace_period"] = 1
+    stopping = raw["train"].get("early_stopping") or {}
+    if stopping.get("patience") is not None:
+        stopping["patience"] = min(stopping["patience"], SMOKE_EPOCHS)
     search["max_concurrent"] = _smaller(search.get("max_concurrent"), SMOKE_TRIALS)
     if search["algorithm"] == "grid":
         search["algorithm"] = "random"
