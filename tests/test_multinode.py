@@ -180,10 +180,11 @@ def test_trial_resumes_on_another_node_when_its_node_dies(cluster, tmp_path: Pat
     (trial_dir,) = storage.glob("failover/trial_*")
     history = results(trial_dir)
     nodes = [r["node_id"] for r in history]
-    assert nodes[0] == first_node and nodes[-1] != first_node
-    moved = nodes.index(nodes[-1])
+    # the node that was training when it died ran epochs, and the trial ended elsewhere
+    assert first_node in nodes and nodes[-1] != first_node, nodes
+    moved = len(nodes) - nodes[::-1].index(first_node)  # first result after the victim's last
     before, after = history[:moved], history[moved:]
-    assert all(r["node_id"] == first_node for r in before)
+    assert after and all(r["node_id"] != first_node for r in after)
     # Resumed on the other node from a checkpoint, not restarted: its first epoch there follows
     # a checkpointed epoch (at most the epoch in flight when the node died is trained again,
     # Tune restoring from the last checkpoint it had registered), and Tune counts on.

@@ -238,5 +238,8 @@ def test_remote_storage_filesystem_gets_the_logs(tmp_path: Path, ray_session) ->
     before = scalars(mux, "experiment", "search/best_val_accuracy_vs_epochs")
     rebuild("runs/remote", filesystem=fs)
     again = load(logdir)
-    assert scalars(again, "experiment", "search/best_val_accuracy_vs_epochs") == before
+    # same steps and end (parallel results within one second may replay in another order)
+    rebuilt = scalars(again, "experiment", "search/best_val_accuracy_vs_epochs")
+    assert [s for s, _ in rebuilt] == [s for s, _ in before]
+    assert rebuilt[-1] == before[-1]
     assert set(sessions(again)) == set(sessions(mux))
