@@ -188,7 +188,9 @@ def test_trial_resumes_on_another_node_when_its_node_dies(cluster, tmp_path: Pat
     # Resumed on the other node from a checkpoint, not restarted: its first epoch there follows
     # a checkpointed epoch (at most the epoch in flight when the node died is trained again,
     # Tune restoring from the last checkpoint it had registered), and Tune counts on.
-    assert 2 <= after[0]["epoch"] <= before[-1]["epoch"] + 1, [r["epoch"] for r in history]
+    # (Tune may also have registered a checkpoint whose result line the dying node never got
+    # into result.json: then the trial resumes one epoch past the last epoch recorded.)
+    assert 2 <= after[0]["epoch"] <= before[-1]["epoch"] + 2, [r["epoch"] for r in history]
     assert after[0]["iterations_since_restore"] == 1
     assert [r["epoch"] for r in after] == list(range(after[0]["epoch"], epochs + 1))
     assert [r["epoch"] for r in before] == list(range(1, len(before) + 1))
