@@ -164,4 +164,7 @@ def cluster_nodes(gcs: str, env: dict[str, str]) -> list[dict[str, Any]]:
             "for n in ray.nodes() if n['Alive']]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env=driver_env(**env), check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    # Ray may print its own lines to stdout (connection notices): take the JSON line
+    lines = [line for line in out.stdout.splitlines() if line.startswith("[")]
+    assert lines, f"no node list from the driver: {out.stdout[-2000:]!r} {out.stderr[-2000:]!r}"
+    return json.loads(lines[-1])
