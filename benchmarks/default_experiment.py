@@ -60,10 +60,10 @@ def cost_probe(config: dict[str, Any]) -> None:
 
     from ray import tune
 
-    from raytuner.checkpoint import save_state
     from raytuner.config import validate_experiment
     from raytuner.data import load_dataset
-    from raytuner.train import Trainer
+    from raytuner.trial.checkpoint import save_state
+    from raytuner.trial.loop import Trainer
 
     exp = validate_experiment(config["experiment"], check_space=False)
     trainer = Trainer(exp, load_dataset(exp.data, exp.seed))

@@ -35,7 +35,7 @@ if str(REPO) not in sys.path:  # run as a script: make raytuner and benchmarks i
     sys.path.insert(0, str(REPO))
 
 from raytuner.data import DataBundle  # noqa: E402
-from raytuner.train import Trainer  # noqa: E402
+from raytuner.trial.loop import Trainer  # noqa: E402
 
 PACKINGS = (1, 2, 4)  # trials per GPU
 DATA_PATH = "benchmarks.gpu_check:synthetic_cifar"
@@ -124,7 +124,7 @@ def bench_trial(config: dict[str, Any], *, experiment: dict[str, Any], data: Dat
     from ray import tune
 
     from raytuner.config import validate_experiment
-    from raytuner.trainable import _device
+    from raytuner.trial.trainable import _device
 
     exp = validate_experiment(experiment, source="gpu_check", check_space=False)
     device = _device(exp)

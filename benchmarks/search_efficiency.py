@@ -119,7 +119,7 @@ def run_optuna(seed: int, size: dict[str, Any]) -> tuple[EpochLedger, float]:
     import torch
 
     from raytuner.config import validate_experiment, with_params
-    from raytuner.train import Trainer
+    from raytuner.trial.loop import Trainer
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)  # as each Ray trial (resources.cpu = 1)

@@ -69,7 +69,7 @@ for _name in HOOKS:
 
 
 def run_once(exp, storage: Path, name: str, aggregate: bool) -> tuple[float, float]:
-    from raytuner.experiment import run
+    from raytuner.run.launch import run
 
     tb_callback_class = _TimedTensorBoard if aggregate else _NoTensorBoard
     original = tb_callback.TensorBoardCallback
@@ -95,7 +95,7 @@ def main() -> None:
     import ray
 
     from raytuner.config import load_experiment
-    from raytuner.experiment import start_ray
+    from raytuner.run.tuner import start_ray
 
     exp = load_experiment(args.experiment, args.overrides)
     ray.init(address="local", include_dashboard=False, logging_level="ERROR")

@@ -133,8 +133,8 @@ def _add_after_search(sub, fmt) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from raytuner.config import load_experiment
-    from raytuner.yaml_io import dump_yaml
+    from raytuner.config.validate import load_experiment
+    from raytuner.files import dump_yaml
 
     exp = load_experiment(args.experiment, args.overrides)
     print(dump_yaml(exp.to_dict()), end="")
@@ -142,8 +142,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _print_result(result) -> None:
-    from raytuner.problems import problem_lines
-    from raytuner.summary import summary_table
+    from raytuner.after.problems import problem_lines
+    from raytuner.after.summary import summary_table
 
     summary = result.summary
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["status_counts"].items()))
@@ -166,8 +166,8 @@ def _print_result(result) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from raytuner.config import load_experiment
-    from raytuner.experiment import run
+    from raytuner.config.validate import load_experiment
+    from raytuner.run.launch import run
 
     exp = load_experiment(args.experiment, args.overrides)
     result = run(exp, storage=args.storage, name=args.name, address=args.address,
@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from raytuner.experiment import resume
+    from raytuner.run.launch import resume
 
     _print_result(resume(args.run_dir, address=args.address,
                          shared_storage=args.shared_storage))
@@ -186,8 +186,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from raytuner.storage import localize_run_dir
-    from raytuner.summary import read_or_build_summary
+    from raytuner.after.summary import read_or_build_summary
+    from raytuner.run.storage import localize_run_dir
 
     summary = read_or_build_summary(localize_run_dir(args.run_dir))  # a URI: via its mirror
     best = summary["best"]
@@ -210,7 +210,7 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from raytuner.report import build_report, render_text
+    from raytuner.after.report import build_report, render_text
 
     if args.top < 1:
         raise ConfigError(f"--top must be at least 1 (got {args.top})", path="--top")
@@ -220,7 +220,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from raytuner.export import export_model
+    from raytuner.after.export import export_model
 
     meta = export_model(args.run_dir, args.out, args.trial)
     print(f"exported trial {meta['trial_id']} (checkpoint of epoch {meta['epoch']}, "
@@ -230,9 +230,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    from raytuner.compress import compress_run, render_table
-    from raytuner.config import CompressConfig, validate_section
-    from raytuner.summary import load_run_experiment
+    from raytuner.after.compress import compress_run, render_table
+    from raytuner.config._pydantic import validate_section
+    from raytuner.config.schema import CompressConfig
+    from raytuner.run.rundir import load_run_experiment
 
     raw = (load_run_experiment(args.run_dir).compress or CompressConfig()).model_dump()
     for key, value in (_compress_override(o) for o in args.overrides):
@@ -247,7 +248,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def _compress_override(text: str) -> tuple[str, object]:
-    from raytuner.config import parse_override
+    from raytuner.config.validate import parse_override
 
     key, value = parse_override(text)
     name = key.removeprefix("compress.")
@@ -258,8 +259,8 @@ def _compress_override(text: str) -> tuple[str, object]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from raytuner.config import load_experiment
-    from raytuner.plan import make_plan, render_plan
+    from raytuner.config.validate import load_experiment
+    from raytuner.search.plan import make_plan, render_plan
 
     for name in ("gpus", "cpus", "epoch_seconds"):
         value = getattr(args, name)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+#: Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
 
 class RaytunerError(Exception):
     """Root of every error raytuner raises on purpose."""
@@ -30,3 +35,24 @@ class RunError(RaytunerError):
     """A failure while running an experiment (exit code 1)."""
 
     exit_code = 1
+
+
+class CheckpointError(RaytunerError):
+    """A checkpoint is missing, truncated or not a raytuner checkpoint."""
+
+
+class Interrupted(RaytunerError):
+    """The run was stopped by Ctrl-C (or SIGINT); its folder says whether it can resume."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, run_dir: Path, resumable: bool):
+        self.run_dir = run_dir
+        self.resumable = resumable
+        if resumable:
+            message = (f"interrupted; the run is saved in {run_dir}: continue it with "
+                       f"`raytuner resume {run_dir}`")
+        else:
+            message = (f"interrupted before Ray saved any experiment state in {run_dir}; "
+                       "nothing to resume yet: run it again with --resume (or --overwrite)")
+        super().__init__(message)

@@ -17,9 +17,9 @@ import torch
 from conftest import run_cli, tiny_experiment, write_yaml
 
 import raytuner
-from raytuner.bestmodel import accuracy_of, load_trial
+from raytuner.after.loading import accuracy_of, load_trial
+from raytuner.after.report.leaderboard import read_history
 from raytuner.config import validate_experiment
-from raytuner.report.leaderboard import read_history
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +135,7 @@ def test_report_cli_writes_html_pngs_json_and_tensorboard_images(shared_run) -> 
 def test_report_html_is_self_contained_and_renders_in_a_browser(shared_run) -> None:
     from selenium import webdriver
 
-    from raytuner.report import build_report
+    from raytuner.after.report import build_report
 
     run_dir = shared_run.run_dir
     page = build_report(run_dir, tensorboard=False).html
@@ -168,8 +168,8 @@ def test_report_html_is_self_contained_and_renders_in_a_browser(shared_run) -> N
 
 def test_report_works_without_summary_json_and_while_running_and_after_resume(
         shared_run, tmp_path: Path, caplog) -> None:
-    from raytuner.report import build_report
-    from raytuner.warmstart import TID_OFFSET
+    from raytuner.after.report import build_report
+    from raytuner.search.warmstart import TID_OFFSET
 
     # A run folder with no summary.json (a crashed or running run) is read as it is.
     summary_file = shared_run.run_dir / "summary.json"
@@ -235,7 +235,7 @@ def test_report_works_without_summary_json_and_while_running_and_after_resume(
     assert after.data["num_trials"] == 3 and after.data["evaluation"] is not None
 
     # FIFO: the plan's epoch count is exact.
-    from raytuner.plan import make_plan
+    from raytuner.search.plan import make_plan
 
     plan = make_plan(exp, epoch_seconds=1.0, cpus=2, gpus=0)
     spent = sum(t["epochs"] for t in resumed.summary["trials"])
@@ -258,7 +258,7 @@ def test_export_reproduces_the_trials_validation_accuracy(shared_run, tmp_path: 
 
     model = raytuner.load_model(out)
     assert not model.training
-    from raytuner.export import load_export
+    from raytuner.after.export import load_export
 
     exported = load_export(out)
     data = exported.load_data()
@@ -271,7 +271,7 @@ def test_export_reproduces_the_trials_validation_accuracy(shared_run, tmp_path: 
 
 
 def test_export_of_a_chosen_trial_and_bad_input(shared_run, tmp_path: Path, capsys) -> None:
-    from raytuner.export import export_model, load_export
+    from raytuner.after.export import export_model, load_export
 
     worst = min((t for t in shared_run.summary["trials"] if t["checkpoint"]),
                 key=lambda t: t["best"])
@@ -303,7 +303,7 @@ def test_export_of_a_chosen_trial_and_bad_input(shared_run, tmp_path: Path, caps
 
 
 def test_compress_section_ran_after_the_search(shared_run) -> None:
-    from raytuner.compress import load_compressed
+    from raytuner.after.compress import load_compressed
 
     folder = shared_run.run_dir / "compressed"
     table = json.loads((folder / "compress.json").read_text())
@@ -329,7 +329,7 @@ def test_compress_cli_with_overrides_and_a_model_static_cannot_trace(shared_run,
                                                                     capsys) -> None:
     from torch import nn
 
-    from raytuner.compress import compress_model, load_compressed
+    from raytuner.after.compress import compress_model, load_compressed
     from raytuner.config import CompressConfig
 
     out = tmp_path / "small"
@@ -371,7 +371,7 @@ def test_compress_cli_with_overrides_and_a_model_static_cannot_trace(shared_run,
 
 def test_plan_bounds_the_asha_runs_epochs_and_calibrates_an_epoch(shared_run, tmp_path: Path,
                                                                   capsys) -> None:
-    from raytuner.plan import make_plan
+    from raytuner.search.plan import make_plan
 
     exp = validate_experiment(tiny_experiment(**SHARED))
     plan = make_plan(exp, epoch_seconds=0.5, cpus=2, gpus=0)
@@ -393,7 +393,7 @@ def test_plan_bounds_the_asha_runs_epochs_and_calibrates_an_epoch(shared_run, tm
 
 
 def test_plan_arithmetic_matches_rays_brackets() -> None:
-    from raytuner.plan import asha_epochs, asha_rungs, hyperband_epochs
+    from raytuner.search.plan import asha_epochs, asha_rungs, hyperband_epochs
 
     assert asha_rungs(1, 3, 2, 0) == [1, 2]
     assert asha_rungs(2, 12, 3, 0) == [2, 6]
@@ -409,8 +409,8 @@ def test_plan_arithmetic_matches_rays_brackets() -> None:
 
 
 def test_warm_points_follow_the_new_space_and_fixed_settings(shared_run, caplog) -> None:
-    from raytuner.space import parse_space
-    from raytuner.warmstart import check_warm_start, warm_points
+    from raytuner.search.space import parse_space
+    from raytuner.search.warmstart import check_warm_start, warm_points
 
     def points(**changes):
         exp = validate_experiment(tiny_experiment(**{

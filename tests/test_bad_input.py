@@ -18,7 +18,7 @@ import yaml
 from conftest import REPO, tiny_experiment
 
 from raytuner.config import validate_experiment
-from raytuner.yaml_io import dump_yaml
+from raytuner.files import dump_yaml
 
 # Records, at the exit of every command, whether Ray was imported and whether it was started.
 SITECUSTOMIZE = '''

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from raytuner.capacity import (
+from raytuner.cluster.capacity import (
     STATIC,
     Autoscaling,
     NodeShape,

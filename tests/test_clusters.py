@@ -12,7 +12,7 @@ import pytest
 import ray
 import yaml
 
-from raytuner.cluster_checks import (
+from raytuner.cluster.files import (
     check_cluster_file,
     head_problems,
     image_tag_problem,

@@ -78,7 +78,7 @@ def cluster() -> Iterator:
 def test_live_cluster_capacity_and_checks(cluster, tmp_path: Path) -> None:
     import ray
 
-    from raytuner import capacity
+    from raytuner.cluster import capacity
     from raytuner.errors import ConfigError
 
     ray.init(address=cluster.address, logging_level="WARNING")
@@ -93,7 +93,7 @@ def test_live_cluster_capacity_and_checks(cluster, tmp_path: Path) -> None:
         @ray.remote(num_gpus=1, num_cpus=1)
         def device_of_a_gpu_trial(raw: dict) -> tuple[list, str]:
             from raytuner.config import validate_experiment
-            from raytuner.trainable import _device
+            from raytuner.trial.trainable import _device
 
             return ray.get_gpu_ids(), _device(validate_experiment(raw))
 

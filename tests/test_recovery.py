@@ -11,21 +11,21 @@ from pathlib import Path
 import pytest
 from conftest import REPO, tiny_experiment
 
-from raytuner.checkpoint import CheckpointError, load_state, save_state
+from raytuner.after.problems import problem_lines
 from raytuner.config import validate_experiment
 from raytuner.data import load_dataset
-from raytuner.divergence import (
+from raytuner.errors import ConfigError
+from raytuner.run.rundir import check_same_experiment
+from raytuner.trial.checkpoint import CheckpointError, load_state, save_state
+from raytuner.trial.divergence import (
     UNBOUNDED_WORST,
     Diverged,
     check_epoch,
     diverged_result,
     worst_value,
 )
-from raytuner.errors import ConfigError
-from raytuner.preflight import check_same_experiment
-from raytuner.problems import problem_lines
-from raytuner.recovery import restore_trial_state
-from raytuner.train import Trainer
+from raytuner.trial.loop import Trainer
+from raytuner.trial.recovery import restore_trial_state
 
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
@@ -169,7 +169,7 @@ def test_problem_lines_name_error_files_and_diverged_trials() -> None:
 
 
 def test_resume_accepts_the_same_experiment_only(tmp_path: Path) -> None:
-    from raytuner.yaml_io import dump_yaml
+    from raytuner.files import dump_yaml
 
     exp = validate_experiment(tiny_experiment())
     (tmp_path / "experiment.yaml").write_text(dump_yaml(exp.to_dict()))

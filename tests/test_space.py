@@ -6,7 +6,7 @@ import pytest
 from ray.tune.search.variant_generator import generate_variants
 
 from raytuner.errors import ConfigError
-from raytuner.space import (
+from raytuner.search.space import (
     flatten,
     grid_size,
     hyperopt_point,

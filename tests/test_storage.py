@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, tiny_experiment, write_yaml
 
-from raytuner import storage
 from raytuner.errors import ConfigError
+from raytuner.run import storage
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300

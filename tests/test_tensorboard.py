@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tb_helpers import all_series, experiment_config, load, scalars, sessions
 
-from raytuner.space import parse_space
+from raytuner.search.space import parse_space
 from raytuner.tensorboard import layout
 from raytuner.tensorboard.aggregator import Aggregator
 

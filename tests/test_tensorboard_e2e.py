@@ -207,12 +207,12 @@ def test_remote_storage_filesystem_gets_the_logs(tmp_path: Path, ray_session) ->
 
     from raytuner.config import validate_experiment
     from raytuner.data import load_dataset
-    from raytuner.space import parse_space, to_ray
-    from raytuner.summary import EXPERIMENT_FILE
+    from raytuner.files import dump_yaml
+    from raytuner.run.rundir import EXPERIMENT_FILE
+    from raytuner.search.space import parse_space, to_ray
     from raytuner.tensorboard.callback import TensorBoardCallback
     from raytuner.tensorboard.rebuild import rebuild
-    from raytuner.trainable import make_trainable
-    from raytuner.yaml_io import dump_yaml
+    from raytuner.trial.trainable import make_trainable
 
     bucket = tmp_path / "bucket"
     bucket.mkdir()

@@ -12,15 +12,15 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from raytuner.augment import augment_batch
-from raytuner.checkpoint import load_state, save_state
 from raytuner.config import AugmentConfig, LRScheduleConfig, validate_experiment
-from raytuner.crossval import CrossValTrainer, cv_splits, make_trainer
 from raytuner.data import DataBundle, load_dataset
 from raytuner.errors import ConfigError
-from raytuner.metrics import check_metric_name, classification_metrics, reported_metrics
-from raytuner.schedules import LRSchedule
-from raytuner.train import Trainer, fit
+from raytuner.trial.augment import augment_batch
+from raytuner.trial.checkpoint import load_state, save_state
+from raytuner.trial.crossval import CrossValTrainer, cv_splits, make_trainer
+from raytuner.trial.loop import Trainer, fit
+from raytuner.trial.metrics import check_metric_name, classification_metrics, reported_metrics
+from raytuner.trial.schedules import LRSchedule
 
 from conftest import run_cli, tiny_experiment, write_yaml  # isort: skip
 
@@ -429,9 +429,9 @@ def test_bf16_autocast_trains_on_the_cpu(digits) -> None:
 
 
 def test_cuda_only_settings_fall_back_on_the_cpu_with_a_note(digits, caplog) -> None:
-    from raytuner import speed
+    from raytuner.trial import accel
 
-    speed._NOTED.clear()
+    accel._NOTED.clear()
     exp = _exp(**{"train.amp": "fp16", "train.channels_last": True, "train.compile": True,
                   "train.epochs": 1})
     with caplog.at_level(logging.WARNING, logger="raytuner"):
@@ -450,7 +450,7 @@ def test_fp16_grad_scaler_path_checkpoints_its_scale(digits, tmp_path: Path) -> 
     # The CUDA-only fp16 path, forced onto the CPU (torch runs fp16 autocast and GradScaler
     # there too), so the scaler's stepping, unscale-before-clip and checkpointing are tested
     # on a machine without a GPU.
-    from raytuner.speed import Speed
+    from raytuner.trial.accel import Speed
 
     def fp16(trainer: Trainer) -> Trainer:
         trainer.speed = Speed(device=torch.device("cpu"), amp_dtype=torch.float16,

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from raytuner.checkpoint import CheckpointError, load_state, save_state
 from raytuner.config import validate_experiment
 from raytuner.data import load_dataset
 from raytuner.models import create_model, list_models
-from raytuner.train import Trainer, fit
+from raytuner.trial.checkpoint import CheckpointError, load_state, save_state
+from raytuner.trial.loop import Trainer, fit
 
 from conftest import tiny_experiment  # isort: skip
 
@@ -116,7 +116,7 @@ def test_checkpoint_refuses_arbitrary_pickles(tmp_path: Path) -> None:
 
 
 def test_a_last_batch_of_one_is_folded_into_the_previous_one(digits) -> None:
-    from raytuner.schedules import batch_bounds
+    from raytuner.trial.schedules import batch_bounds
 
     assert batch_bounds(10, 3) == [(0, 3), (3, 6), (6, 10)]
     assert batch_bounds(9, 3) == [(0, 3), (3, 6), (6, 9)]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, write_yaml
 
-from raytuner.checkpoint import load_state
+from raytuner.trial.checkpoint import load_state
 
 pytestmark = pytest.mark.slow
 

@@ -29,7 +29,7 @@ def validate_model_settings(name: str, settings: dict[str, Any], *, path: str = 
         from raytuner.models.user import check_user_model_settings
 
         return check_user_model_settings(entry.factory, name, settings, path=path)
-    from raytuner.config import validate_section
+    from raytuner.config._pydantic import validate_section
 
     return validate_section(entry.settings, settings, path=path).model_dump()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raytuner.space import Param
+from raytuner.search.space import Param
 from raytuner.tensorboard import events, layout
 
 

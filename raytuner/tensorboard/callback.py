@@ -65,9 +65,9 @@ class TensorBoardCallback(TBXLoggerCallback):
         return self._agg
 
     def _make_aggregator(self, trial) -> Aggregator:
-        from raytuner.config import validate_experiment
-        from raytuner.metrics import EPOCH_METRICS, reported_metrics
-        from raytuner.space import parse_space
+        from raytuner.config.validate import validate_experiment
+        from raytuner.search.space import parse_space
+        from raytuner.trial.metrics import EPOCH_METRICS, reported_metrics
 
         exp = validate_experiment(self.experiment, source="experiment", check_space=False)
         fs = trial.storage.storage_filesystem
@@ -91,7 +91,7 @@ class TensorBoardCallback(TBXLoggerCallback):
     # -- helpers --------------------------------------------------------------------------
 
     def _params(self, trial) -> dict[str, Any]:
-        from raytuner.space import flatten
+        from raytuner.search.space import flatten
 
         return flatten(trial.config, self.space)
 

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from raytuner.space import Param, all_params, describe
+from raytuner.search.space import Param, all_params, describe
 
 EXPERIMENT_RUN = "experiment"
 TRIALS_DIR = "trials"

@@ -35,9 +35,9 @@ class _Event:
 
 def load_experiment(fs: pafs.FileSystem, path: str):
     """The resolved experiment saved in the run folder at ``fs:path``."""
-    from raytuner.config import validate_experiment
-    from raytuner.summary import EXPERIMENT_FILE
-    from raytuner.yaml_io import parse_yaml
+    from raytuner.config.validate import validate_experiment
+    from raytuner.files import parse_yaml
+    from raytuner.run.rundir import EXPERIMENT_FILE
 
     source = f"{path}/{EXPERIMENT_FILE}"
     if fs.get_file_info(source).type != pafs.FileType.File:
@@ -79,7 +79,7 @@ def _times(results: list[dict[str, Any]]) -> list[float]:
 
 
 def _trial_events(analysis_trial, fs, space, default_epochs) -> list[_Event]:
-    from raytuner.space import flatten
+    from raytuner.search.space import flatten
 
     trial_id = analysis_trial.trial_id
     params = flatten(analysis_trial.config, space)
@@ -106,8 +106,8 @@ def rebuild(location: str | Path, *, filesystem: pafs.FileSystem | None = None) 
     path on ``filesystem``); returns where it was written."""
     from ray.tune import ExperimentAnalysis
 
-    from raytuner.metrics import EPOCH_METRICS, reported_metrics
-    from raytuner.space import parse_space
+    from raytuner.search.space import parse_space
+    from raytuner.trial.metrics import EPOCH_METRICS, reported_metrics
 
     if filesystem is None:
         fs, path = storage.resolve(location)

@@ -1,0 +1,178 @@
+"""``raytuner report RUN_DIR``: leaderboard, the best trial's full evaluation, hyperparameter
+importance, figures, one self-contained HTML page and TensorBoard images.
+
+Works on finished, running and resumed runs: everything is read from the run folder as it is
+now (Ray's experiment state and each trial's ``result.json``), never from a live Ray.
+Outputs land in ``<run_dir>/report/`` (``report.html``, ``report.json``, ``*.png``) and
+``<run_dir>/tensorboard/report/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raytuner.files import write_text_atomic
+
+REPORT_SUBDIR = "report"
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` wrote and computed."""
+
+    data: dict[str, Any]
+    folder: Path
+    html: Path
+    images: dict[str, Path]
+    tensorboard: Path
+
+
+def current_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary as the folder is now: rebuilt from the trial records (a running or
+    resumed run's ``summary.json`` is stale or missing), keeping the recorded wall time."""
+    from raytuner.after.summary import build_summary
+    from raytuner.errors import ConfigError
+    from raytuner.run.rundir import SUMMARY_FILE, load_run_experiment
+
+    exp = load_run_experiment(run_dir)
+    if not any(run_dir.glob("experiment_state-*.json")):
+        # Ray writes its experiment state a few seconds after a run starts.
+        raise ConfigError("the run has not saved its Ray Tune experiment state yet (it does "
+                          "within seconds of starting); try again shortly", source=str(run_dir))
+    # Mid-run, Ray's analysis logs an error per trial that has no result or checkpoint yet;
+    # the report shows those trials as pending instead.
+    quiet = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        summary = build_summary(run_dir, exp)
+    finally:
+        quiet.setLevel(level)
+    saved = run_dir / SUMMARY_FILE
+    if saved.is_file():
+        summary["wall_time_s"] = json.loads(saved.read_text(encoding="utf-8")).get(
+            "wall_time_s")
+    return summary
+
+
+def _evaluate_best(run_dir: Path, summary: dict[str, Any]) -> tuple[dict | None, str | None]:
+    from raytuner.after.loading import evaluate_model, load_trial
+    from raytuner.trial.checkpoint import CheckpointError
+
+    if summary["best"] is None:
+        return None, "no trial has reported a result yet"
+    if not summary["best"].get("checkpoint"):
+        return None, f"trial {summary['best']['trial_id']} has no checkpoint yet"
+    try:
+        trial = load_trial(run_dir, summary=summary)
+    except CheckpointError as exc:  # a running trial's checkpoint rotated away meanwhile
+        return None, f"best checkpoint unreadable now ({exc}); report again"
+    evaluation = evaluate_model(trial.model, trial.data)
+    evaluation.update(trial_id=trial.trial_id, epoch=trial.epoch,
+                      checkpoint=str(trial.checkpoint), reported=trial.reported)
+    return evaluation, None
+
+
+def _markdown(rows: list[dict[str, Any]], metric: str) -> str:
+    header = f"| # | trial | status | epochs | best {metric} | config |\n|---|---|---|---|---|---|"
+    lines = [f"| {r['rank']} | {r['trial_id']} | {r['status']} | {r['epochs']} | "
+             f"{r['best']:.4f} | " + ", ".join(f"{k}={v}" for k, v in r["config"].items())
+             + " |" for r in rows]
+    return "\n".join([header, *lines])
+
+
+def build_report(run_dir: str | Path, *, top: int = 10, tensorboard: bool = True) -> Report:
+    """Compute and write the whole report of ``run_dir``."""
+    from raytuner.after.report import plots
+    from raytuner.after.report.html import render_html
+    from raytuner.after.report.importance import importance
+    from raytuner.after.report.leaderboard import best_so_far, histories, leaderboard
+    from raytuner.after.report.tensorboard import write_tensorboard
+    from raytuner.run.repro import read_record
+    from raytuner.run.rundir import load_run_experiment
+
+    run_dir = Path(run_dir).expanduser().resolve()
+    exp = load_run_experiment(run_dir)
+    summary = current_summary(run_dir)
+    rows = leaderboard(summary, top)
+    evaluation, note = _evaluate_best(run_dir, summary)
+    data = {
+        "experiment": summary["experiment"], "run_dir": str(run_dir),
+        "metric": summary["metric"], "mode": summary["mode"],
+        "num_trials": summary["num_trials"], "status_counts": summary["status_counts"],
+        "wall_time_s": summary.get("wall_time_s"), "leaderboard": rows,
+        "leaderboard_markdown": _markdown(rows, summary["metric"]),
+        "evaluation": evaluation, "evaluation_note": note,
+        "importance": importance(summary, exp.search.space, seed=exp.seed),
+        "reproducibility": read_record(run_dir),
+    }
+    hist = histories(summary)
+    figures = {
+        "best_so_far": plots.best_so_far_figure(best_so_far(summary, hist), summary["metric"],
+                                                summary["mode"]),
+        "params": plots.params_figure(summary, exp.search.space),
+        "learning_curves": plots.learning_curves_figure(rows[:5], hist, summary["metric"]),
+        "importance": plots.importance_figure(data["importance"]),
+        "confusion_matrix": (plots.confusion_figure(evaluation["confusion_matrix"])
+                             if evaluation else None),
+    }
+    figures = {name: fig for name, fig in figures.items() if fig is not None}
+    folder = run_dir / REPORT_SUBDIR
+    folder.mkdir(parents=True, exist_ok=True)
+    images = {}
+    for name, fig in figures.items():
+        images[name] = folder / f"{name}.png"
+        fig.savefig(images[name], dpi=100)
+    tb_dir = write_tensorboard(run_dir, figures, data) if tensorboard else run_dir
+    plots.close(figures)
+    page = folder / "report.html"
+    write_text_atomic(page, render_html(data, images))
+    write_text_atomic(folder / "report.json", json.dumps(data, indent=2, default=str) + "\n")
+    return Report(data, folder, page, images, tb_dir)
+
+
+def render_text(report: Report) -> str:
+    """The report for the terminal."""
+    from raytuner.after.report.leaderboard import leaderboard_table
+    from raytuner.text import render_table
+
+    data = report.data
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(data["status_counts"].items()))
+    lines = [f"run {data['run_dir']}: {data['num_trials']} trials ({counts})", "",
+             "leaderboard:", leaderboard_table(data["leaderboard"], data["metric"]), ""]
+    ev = data["evaluation"]
+    if ev is None:
+        lines.append(f"best trial evaluation: {data['evaluation_note']}")
+    else:
+        lines.append(f"best trial {ev['trial_id']} (checkpoint of epoch {ev['epoch']}) on "
+                     f"{ev['num_examples']} validation examples:")
+        lines.append(render_table([[k, ev[k]] for k in (
+            "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr")],
+            ["metric", "value"]))
+    imp = data["importance"]
+    lines += ["", f"hyperparameter importance ({imp['method']}, {imp['num_trials']} trials):"]
+    if imp["note"]:
+        lines.append(f"  {imp['note']}")
+    if imp["params"]:
+        lines.append(render_table([[r["param"], r["importance"], r["std"], r["share"]]
+                                   for r in imp["params"]],
+                                  ["hyperparameter", "importance", "std", "share"]))
+    repro = data["reproducibility"]
+    lines.append("")
+    if repro:
+        v, hw, git = repro["versions"], repro["hardware"], repro.get("git")
+        lines.append(f"reproducibility: seed {repro['seeds']['experiment']}; raytuner "
+                     f"{v['raytuner']}, ray {v['ray']}, torch {v['torch']}, python "
+                     f"{v['python']}; {hw['cpu_count']} x {hw['cpu_model']}, "
+                     f"{len(hw['gpus'])} GPU(s)")
+        if git:
+            lines.append(f"  git {git['commit'][:12]}{' (dirty)' if git['dirty'] else ''}")
+    else:
+        lines.append("reproducibility: no reproducibility.json in this run")
+    lines += ["", f"report: {report.html}", f"figures: {report.folder}",
+              f"tensorboard: {report.tensorboard}"]
+    return "\n".join(lines)

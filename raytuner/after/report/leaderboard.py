@@ -1,0 +1,92 @@
+"""The leaderboard of a run and the per-epoch histories of its trials."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+#: statuses of trials that stopped training (their results are final)
+FINISHED = ("completed", "stopped", "diverged", "errored")
+
+
+def ranked(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Trials with a result, best first."""
+    scored = [t for t in summary["trials"] if t["best"] is not None]
+    return sorted(scored, key=lambda t: t["best"], reverse=(summary["mode"] == "max"))
+
+
+def leaderboard(summary: dict[str, Any], top: int = 10) -> list[dict[str, Any]]:
+    """The ``top`` trials: rank, id, status, epochs, time, config and metrics."""
+    rows = []
+    for rank, trial in enumerate(ranked(summary)[:top], start=1):
+        metrics = trial.get("metrics") or {}
+        rows.append({
+            "rank": rank,
+            "trial_id": trial["trial_id"],
+            "status": trial["status"],
+            "epochs": trial["epochs"],
+            "max_epochs": trial.get("max_epochs"),
+            "time_s": metrics.get("time_total_s"),
+            "best": trial["best"],
+            "config": dict(trial["config"]),
+            "metrics": {k: v for k, v in metrics.items()
+                        if k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
+        })
+    return rows
+
+
+def leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
+    """The leaderboard as plain text."""
+    from raytuner.text import render_table
+
+    params = sorted({k for r in rows for k in r["config"]})
+    metric_keys = sorted({k for r in rows for k in r["metrics"]})
+    header = ["#", "trial", "status", "epochs", "time_s", f"best {metric}", *params,
+              *metric_keys]
+    body = [[r["rank"], r["trial_id"], r["status"], r["epochs"],
+             "" if r["time_s"] is None else r["time_s"], r["best"],
+             *(r["config"].get(p, "-") for p in params),
+             *(r["metrics"].get(m, "") for m in metric_keys)] for r in rows]
+    return render_table(body, header)
+
+
+def read_history(trial_path: str | Path) -> list[dict[str, Any]]:
+    """Every result a trial reported, in order, from its ``result.json`` (JSON lines; a line
+    being written by a running trial is skipped)."""
+    path = Path(trial_path) / "result.json"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and "epoch" in row:
+            rows.append(row)
+    # A resumed trial may repeat its last reported epoch: keep one row per epoch, the last.
+    by_epoch = {int(r["epoch"]): r for r in rows}
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def histories(summary: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """``{trial_id: history}`` for every trial of the run."""
+    return {t["trial_id"]: read_history(t["path"]) for t in summary["trials"] if t.get("path")}
+
+
+def best_so_far(summary: dict[str, Any], hist: dict[str, list[dict[str, Any]]]
+                ) -> list[tuple[int, float]]:
+    """(epochs trained by all trials so far, best metric so far), results in report order."""
+    metric, mode = summary["metric"], summary["mode"]
+    events = [(r.get("timestamp", 0), r.get("time_total_s", 0.0), r[metric])
+              for rows in hist.values() for r in rows
+              if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
+    events.sort(key=lambda e: (e[0], e[1]))
+    curve, best = [], None
+    for spent, (_, _, value) in enumerate(events, start=1):
+        if best is None or (value > best if mode == "max" else value < best):
+            best = value
+        curve.append((spent, best))
+    return curve

@@ -1,0 +1,236 @@
+"""The experiment schema: strict, typed, validated at the boundary.
+
+Unknown keys, wrong types and out-of-range values are :class:`ConfigError` s whose message names
+the file, the dotted key path, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from raytuner.config._pydantic import Strict
+
+SCHEDULERS = ("fifo", "asha", "hyperband")
+ALGORITHMS = ("random", "grid", "hyperopt")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+
+
+
+
+class DataConfig(Strict):
+    """``data``: which dataset and how it is split."""
+
+    name: str = Field("digits", description="dataset name or 'pkg.module:factory'")
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="stratified validation share")
+    root: str | None = Field(None, description="torchvision sets: shared data folder (default "
+                             "$RAYTUNER_DATA or ~/.cache/raytuner/data); imagefolder: the folder "
+                             "of class sub-folders")
+    val_root: str | None = Field(None, description="imagefolder: separate validation folder")
+    download: bool | None = Field(None, description="torchvision sets: download when absent "
+                                  "(default true); false fails at once with where to put files")
+    image_size: int | None = Field(None, ge=4, le=1024,
+                                   description="imagefolder: images resized to this square size")
+    channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 (grayscale) or 3")
+    subset: int | None = Field(None, ge=1, le=100_000_000,
+                               description="stratified subset of N training examples (by seed)")
+    val_subset: int | None = Field(None, ge=1, le=100_000_000,
+                                   description="stratified subset of N validation examples")
+    synthetic: bool = Field(False, description="random stand-in data of the set's shape and "
+                            "classes (smoke mode sets it when the real files are absent)")
+    cv_folds: int | None = Field(None, ge=1, le=50,
+                                 description="stratified k-fold cross-validation; null/1 = off")
+
+
+LR_SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
+
+
+class LRScheduleConfig(Strict):
+    """``train.lr_schedule``: how the learning rate changes (see raytuner.schedules)."""
+
+    name: Literal["constant", "step", "multistep", "exponential", "cosine", "onecycle",
+                  "plateau"] = "constant"
+    warmup_epochs: int = Field(0, ge=0, le=100_000,
+                               description="linear warmup epochs in front of the schedule")
+    warmup_start_factor: float = Field(0.1, gt=0.0, le=1.0,
+                                       description="warmup starts at this share of train.lr")
+    step_size: int = Field(10, ge=1, le=100_000, description="step: epochs between decays")
+    milestones: list[int] | None = Field(None, description="multistep: epochs at which to decay "
+                                         "(after warmup); default: 50% and 75% of training")
+    gamma: float | None = Field(None, gt=0.0, le=1.0, description="decay factor; default 0.1 "
+                                "(step, multistep, plateau) or 0.9 (exponential)")
+    min_lr: float = Field(0.0, ge=0.0, le=10.0, description="cosine floor, plateau floor")
+    pct_start: float = Field(0.3, gt=0.0, lt=1.0, description="onecycle: share spent rising")
+    div_factor: float = Field(25.0, ge=1.0, le=1e6, description="onecycle: lr/start lr")
+    final_div_factor: float = Field(1e4, ge=1.0, le=1e9, description="onecycle: start/end lr")
+    patience: int = Field(5, ge=0, le=100_000,
+                          description="plateau: epochs without improvement before a decay")
+    threshold: float = Field(1e-4, ge=0.0, le=1.0, description="plateau: relative improvement")
+    monitor: Literal["val_loss", "search"] = Field(
+        "val_loss", description="plateau: val_loss, or search.metric in search.mode")
+
+    @field_validator("milestones")
+    @classmethod
+    def _increasing(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or value[0] < 1
+                                  or any(b <= a for a, b in zip(value, value[1:], strict=False))):
+            raise ValueError(f"milestones must be increasing positive epochs (got {value})")
+        return value
+
+
+class AugmentConfig(Strict):
+    """``train.augment``: batch-wise augmentation of image training sets."""
+
+    crop_padding: int = Field(0, ge=0, le=64,
+                              description="random crop after zero padding by this many pixels")
+    hflip: bool = Field(False, description="random horizontal flip with probability 1/2")
+
+
+class EarlyStoppingConfig(Strict):
+    """``train.early_stopping``: end a trial when the search metric stops improving."""
+
+    patience: int | None = Field(None, ge=1, le=100_000,
+                                 description="epochs without improvement; null = off")
+    min_delta: float = Field(0.0, ge=0.0, description="smallest change that counts as better")
+
+
+class TrainConfig(Strict):
+    """``train``: the training recipe of one trial."""
+
+    epochs: int = Field(10, ge=1, le=100_000, description="maximum epochs per trial")
+    batch_size: int = Field(64, ge=1, le=1_000_000)
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
+    lr: float = Field(1e-3, gt=0.0, le=10.0, description="learning rate")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd/rmsprop momentum")
+    nesterov: bool = Field(False, description="Nesterov momentum (sgd)")
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    beta1: float = Field(0.9, ge=0.0, lt=1.0, description="adam/adamw: first-moment decay")
+    beta2: float = Field(0.999, ge=0.0, lt=1.0, description="adam/adamw: second-moment decay")
+    grad_clip_norm: float | None = Field(None, gt=0.0, description="clip the gradient norm to "
+                                         "this; null = off")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="training loss only")
+    lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    amp: Literal["off", "bf16", "fp16"] = Field("off", description="mixed precision")
+    channels_last: bool = Field(False, description="channels-last memory format (CUDA only)")
+    compile: bool = Field(False, description="torch.compile the model (CUDA only)")
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_off(cls, value):
+        # YAML 1.1 reads a bare `off` (and `no`) as false: it means "off" here
+        return "off" if value is False else value
+    divergence_factor: float | None = Field(
+        10.0, gt=1.0, description="stop a trial as diverged when its train loss exceeds this "
+        "factor x its best (and its first epoch's); null: only NaN/inf losses stop it")
+
+
+class SchedulerConfig(Strict):
+    """``search.scheduler``: early stopping of weak trials."""
+
+    name: Literal["fifo", "asha", "hyperband"] = "asha"
+    grace_period: int = Field(1, ge=1, description="asha: epochs before a trial can be stopped")
+    reduction_factor: float = Field(3.0, gt=1.0, le=100.0, description="asha/hyperband: eta")
+    brackets: int = Field(1, ge=1, le=10, description="asha: number of brackets")
+
+
+class SearchConfig(Strict):
+    """``search``: what to search and how."""
+
+    algorithm: Literal["random", "grid", "hyperopt"] = "hyperopt"
+    metric: str = Field("val_accuracy", description="metric the search optimizes")
+    mode: Literal["min", "max"] = "max"
+    num_samples: int = Field(10, ge=1, le=1_000_000, description="trials (grid: repeats)")
+    max_concurrent: int | None = Field(None, ge=1, le=100_000,
+                                       description="trials at once; default: what fits")
+    n_initial_points: int = Field(8, ge=1, le=10_000,
+                                  description="hyperopt: random trials before TPE")
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    space: dict[str, Any] = Field(default_factory=dict, description="dotted path -> domain")
+    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
+    warm_start: str | None = Field(None, description="hyperopt: earlier run folder whose "
+                                   "evaluated trials seed the searcher")
+
+
+class ResourcesConfig(Strict):
+    """``resources``: what one trial gets."""
+
+    cpu: float = Field(1.0, gt=0.0, le=1024.0)
+    gpu: float = Field(0.0, ge=0.0, le=64.0)
+
+
+class CheckpointConfig(Strict):
+    """``checkpoint``: how many checkpoints each trial keeps."""
+
+    keep: int = Field(2, ge=1, le=10_000)
+
+
+class FailureConfig(Strict):
+    """``failure``: retries of a failed trial, each from its last checkpoint."""
+
+    max_retries: int = Field(2, ge=0, le=1000)
+
+
+class CompressConfig(Strict):
+    """``compress``: post-training compression of the best model, run after the search."""
+
+    sparsities: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75],
+                                    description="magnitude-pruning sparsities to try")
+    quantize: list[Literal["dynamic", "static"]] = Field(
+        default_factory=lambda: ["dynamic", "static"], description="int8 quantization modes")
+    max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0,
+                                     description="largest accuracy loss the chosen model may have")
+    latency_runs: int = Field(5, ge=1, le=1000, description="timed runs per latency median")
+
+    @field_validator("sparsities")
+    @classmethod
+    def _sparsities_in_range(cls, values: list[float]) -> list[float]:
+        bad = [v for v in values if not 0.0 < v < 1.0]
+        if bad:
+            raise ValueError(f"sparsities must lie strictly between 0 and 1 (got {bad[0]!r})")
+        return values
+
+
+class Experiment(Strict):
+    """One experiment file, fully resolved."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$",
+                      description="run folder name: letters, digits, '_', '.', '-'")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: dict[str, Any] = Field(default_factory=lambda: {"name": "cnn"})
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    failure: FailureConfig = Field(default_factory=FailureConfig)
+    compress: CompressConfig | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON/YAML-safe) of the whole experiment."""
+        return self.model_dump(mode="json")
+
+    @property
+    def model_name(self) -> str:
+        return self.model["name"]
+
+    @property
+    def model_settings(self) -> dict[str, Any]:
+        """Keyword settings for the model factory (everything but ``name``)."""
+        return {k: v for k, v in self.model.items() if k != "name"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Turning pydantic's errors into one clear line
+
+
+
+
+
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, overrides and whole-experiment checks

@@ -1,0 +1,152 @@
+"""``raytuner run`` and ``raytuner resume``: from a validated experiment to a finished run
+folder and its summary."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raytuner.after.summary import build_summary, write_summary
+from raytuner.cluster.capacity import check_local_resources
+from raytuner.config.schema import Experiment
+from raytuner.errors import ConfigError, RunError
+from raytuner.files import dump_yaml, write_text_atomic
+from raytuner.run.interrupt import interrupted_error, watch_interrupt
+from raytuner.run.rundir import (
+    EXPERIMENT_FILE,
+    SUMMARY_FILE,
+    load_run_experiment,
+    prepare_run_dir,
+    start_or_resume,
+)
+from raytuner.run.tuner import build_tuner, start_ray
+
+
+@dataclass
+class RunResult:
+    """What a finished ``run`` or ``resume`` returns."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return self.summary.get("best")
+
+
+def _load_shared_data(exp: Experiment):
+    from raytuner.data import load_dataset
+    from raytuner.trial.trainable import searches_data
+
+    data = None if searches_data(exp) else load_dataset(exp.data, exp.seed)
+    if data is not None:  # refuse what this data set cannot do before Ray starts
+        from raytuner.trial.loop import check_data_fits
+
+        check_data_fits(exp, data)
+    return data
+
+
+def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
+         shared_storage: bool | None = None, callbacks: list | None = None,
+         stop=None) -> RunResult:
+    from raytuner.cluster.capacity import check_cluster
+    from raytuner.run import storage
+
+    start = time.monotonic()
+    data = _load_shared_data(exp)
+    start_ray(address)
+    # Before any trial: storage every node reaches, resources some node can provide.
+    check_cluster(exp.resources.cpu, exp.resources.gpu, run_dir,
+                  shared=storage.default_shared(shared_storage), fresh=not restore)
+    storage.push(run_dir, EXPERIMENT_FILE)
+    tuner = build_tuner(exp, run_dir, data, restore=restore, callbacks=callbacks, stop=stop)
+    try:
+        with watch_interrupt() as interrupt:
+            grid = tuner.fit()
+    except KeyboardInterrupt:  # a second Ctrl-C: Tune skipped its last save
+        raise interrupted_error(run_dir) from None
+    except Exception as exc:  # Ray wraps driver-side failures; keep the folder for resume
+        raise RunError(f"experiment failed: {exc}; resume with `raytuner resume "
+                       f"{run_dir}`") from exc
+    if interrupt.interrupted:  # Tune stopped gracefully on Ctrl-C: unfinished, resumable
+        raise interrupted_error(run_dir)
+    storage.pull(run_dir)  # a URI run: its result files into the mirror
+    # The in-memory analysis has the final trial statuses; Ray keeps it on a private field.
+    analysis = getattr(grid, "_experiment_analysis", None)
+    summary = build_summary(run_dir, exp, wall_time_s=time.monotonic() - start,
+                            analysis=analysis)
+    summary = storage.storage_summary(run_dir, summary)
+    write_summary(run_dir, summary)
+    storage.push(run_dir, SUMMARY_FILE)
+    if exp.compress is not None:
+        from raytuner.after.compress import compress_run
+
+        compress_run(run_dir, exp.compress)
+    return RunResult(run_dir, summary)
+
+
+def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None = None,
+        address: str | None = None, overwrite: bool = False, smoke: bool = False,
+        shared_storage: bool | None = None, resume_existing: bool = False,
+        callbacks: list | None = None, stop=None) -> RunResult:
+    """Run the experiment; everything lands in ``<storage>/<name>``.
+
+    ``storage``: a folder or a URI (s3://, gs://, file://); default ``$RAYTUNER_STORAGE``, else
+    ``runs``. ``shared_storage``: a local folder is a mount every node shares (default
+    ``$RAYTUNER_SHARED_STORAGE``); without it a local folder is refused on a multi-node cluster.
+    ``smoke=True`` runs :func:`raytuner.smoke.smoke_experiment` of it instead (two trials, one
+    epoch, a small subset, synthetic data when the real set is absent).
+    ``resume_existing``: when that run folder already holds a run of the same experiment,
+    continue it (as ``resume`` does) instead of refusing; a new run otherwise.
+    ``callbacks`` (extra ``ray.tune.Callback`` s) and ``stop`` (a ``ray.tune.Stopper``, dict or
+    function, as in ``RunConfig.stop``) are optional driver-side hooks for programmatic use.
+    """
+    if smoke:
+        from raytuner.run.smoke import smoke_experiment
+
+        exp = smoke_experiment(exp)
+    from raytuner.data import check_data_ready
+
+    check_data_ready(exp.data)  # absent files with download off: fail before writing anything
+    from raytuner.run.repro import write_record
+    from raytuner.search.warmstart import check_warm_start
+
+    name = name or exp.name
+    check_warm_start(exp)
+    check_local_resources(exp, address)
+    if resume_existing:
+        existing, overwrite = start_or_resume(exp, storage, name, overwrite=overwrite)
+        if existing is not None:
+            return resume(existing, address=address, shared_storage=shared_storage)
+    run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
+    write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))
+    write_record(run_dir, exp)
+    try:
+        return _fit(exp, run_dir, address=address, restore=False, shared_storage=shared_storage,
+                    callbacks=callbacks, stop=stop)
+    except KeyboardInterrupt:  # Ctrl-C before Tune took over (loading data, starting Ray)
+        raise interrupted_error(run_dir) from None
+
+
+def resume(run_dir: str | Path, *, address: str | None = None,
+           shared_storage: bool | None = None) -> RunResult:
+    """Continue an interrupted run from its folder (Ray Tune's restore): finished trials keep
+    their results, unfinished ones continue from their last checkpoint."""
+    from ray import tune
+
+    from raytuner.run.storage import localize_run_dir, ray_run_path
+
+    run_dir = localize_run_dir(run_dir)  # a URI run folder: its refreshed local mirror
+    exp = load_run_experiment(run_dir)
+    check_local_resources(exp, address, source=str(run_dir / EXPERIMENT_FILE))
+    if not tune.Tuner.can_restore(ray_run_path(run_dir)):
+        raise ConfigError("no Ray Tune experiment state to resume from", source=str(run_dir))
+    from raytuner.run.repro import write_record
+
+    write_record(run_dir, exp)
+    try:
+        return _fit(exp, run_dir, address=address, restore=True, shared_storage=shared_storage)
+    except KeyboardInterrupt:  # Ctrl-C before Tune took over (loading data, starting Ray)
+        raise interrupted_error(run_dir) from None

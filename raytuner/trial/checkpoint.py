@@ -1,0 +1,71 @@
+"""Save and load the full training state, atomically, and convert to Ray checkpoints.
+
+A checkpoint is a folder holding ``state.pt`` (model, optimizer, LR schedule, RNG states, epoch,
+metric history, resolved config). It is written to a temporary file and renamed into place, so a
+crash mid-write never leaves a truncated ``state.pt`` behind; it is loaded with
+``torch.load(weights_only=True)`` so a checkpoint cannot run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from raytuner.errors import CheckpointError
+
+STATE_FILE = "state.pt"
+#: sha256 of state.pt, written next to it: catches corruption torch's loader cannot (bit flips)
+DIGEST_FILE = "state.pt.sha256"
+FORMAT_VERSION = 1
+
+
+def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
+    """Write ``state`` to ``directory/state.pt`` atomically; returns the file's path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / STATE_FILE
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{STATE_FILE}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT_VERSION, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        (directory / DIGEST_FILE).write_text(_sha256(tmp) + "\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_state(directory: str | os.PathLike, map_location: str | torch.device = "cpu"
+               ) -> dict[str, Any]:
+    """Load a checkpoint folder written by :func:`save_state`; CheckpointError if unusable."""
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"no {STATE_FILE} in checkpoint folder {directory}")
+    digest = Path(directory) / DIGEST_FILE
+    if digest.is_file() and digest.read_text().strip() != _sha256(path):
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: its sha256 does not "
+                              f"match {DIGEST_FILE}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, bad pickle, ...: all mean "unusable"
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} is not a raytuner checkpoint (format "
+                              f"{state.get('format') if isinstance(state, dict) else '?'})")
+    return state
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
