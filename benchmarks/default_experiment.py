@@ -65,7 +65,7 @@ def cost_probe(config: dict[str, Any]) -> None:
     from raytuner.trial.checkpoint import save_state
     from raytuner.trial.loop import Trainer
 
-    exp = validate_experiment(config["experiment"], check_space=False)
+    exp = validate_experiment(config["experiment"])
     trainer = Trainer(exp, load_dataset(exp.data, exp.seed))
     n = config["n"]
     plain, save, report_ckpt = [], [], []

@@ -119,14 +119,14 @@ class AmpTrainer(Trainer):
 def bench_trial(config: dict[str, Any], *, experiment: dict[str, Any], data: DataBundle
                 ) -> None:
     """Ray Tune function: train the experiment, report every epoch with its device and peak
-    GPU memory (the same adapter shape as raytuner.trainable.run_trial)."""
+    GPU memory (the same adapter shape as raytuner.trial.trainable.run_trial)."""
     import ray
     from ray import tune
 
     from raytuner.config import validate_experiment
     from raytuner.trial.trainable import _device
 
-    exp = validate_experiment(experiment, source="gpu_check", check_space=False)
+    exp = validate_experiment(experiment, source="gpu_check")
     device = _device(exp)
     torch.set_num_threads(max(1, int(exp.resources.cpu)))
     if device == "cuda":

@@ -4,7 +4,7 @@ Task: the digits CNN on a 300-image stratified subset (``benchmarks.datasets:dig
 validated on 500 other images. Every method gets the same budget of training epochs; the
 ledger (``benchmarks.tracking.EpochLedger``) counts reported epochs exactly and stops the run
 when the budget is spent. Methods (a)-(d) run through ``raytuner.run``; (e) is Optuna's TPE
-sampler with its Hyperband pruner driving the same ``raytuner.train.Trainer`` in-process.
+sampler with its Hyperband pruner driving the same ``raytuner.trial.loop.Trainer`` in-process.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def run_optuna(seed: int, size: dict[str, Any]) -> tuple[EpochLedger, float]:
     lock = threading.Lock()
     ledger.restart_clock()
     base = validate_experiment(base_experiment(seed, size["max_epochs"], size["budget"],
-                                               "random", "fifo"), check_space=False)
+                                               "random", "fifo"))
     from benchmarks.datasets import digits_subset
 
     data = digits_subset(base.data, seed)

@@ -69,7 +69,7 @@ for _name in HOOKS:
 
 
 def run_once(exp, storage: Path, name: str, aggregate: bool) -> tuple[float, float]:
-    from raytuner.run.launch import run
+    from raytuner.runs.launch import run
 
     tb_callback_class = _TimedTensorBoard if aggregate else _NoTensorBoard
     original = tb_callback.TensorBoardCallback
@@ -95,7 +95,7 @@ def main() -> None:
     import ray
 
     from raytuner.config import load_experiment
-    from raytuner.run.tuner import start_ray
+    from raytuner.runs.tuner import start_ray
 
     exp = load_experiment(args.experiment, args.overrides)
     ray.init(address="local", include_dashboard=False, logging_level="ERROR")

@@ -30,10 +30,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "Experiment": "raytuner.config.schema",
     "load_experiment": "raytuner.config.validate",
-    "run": "raytuner.run.launch",
-    "resume": "raytuner.run.launch",
-    "RunResult": "raytuner.run.launch",
-    "smoke_experiment": "raytuner.run.smoke",
+    "run": "raytuner.runs.launch",
+    "resume": "raytuner.runs.launch",
+    "RunResult": "raytuner.runs.launch",
+    "smoke_experiment": "raytuner.runs.smoke",
     "read_summary": "raytuner.after.summary",
     "make_plan": "raytuner.search.plan",
     "export_model": "raytuner.after.export",
@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     from raytuner.config.validate import load_experiment
     from raytuner.data import list_datasets
     from raytuner.models import create_model, list_models
-    from raytuner.run.launch import RunResult, resume, run
-    from raytuner.run.smoke import smoke_experiment
+    from raytuner.runs.launch import RunResult, resume, run
+    from raytuner.runs.smoke import smoke_experiment
     from raytuner.search.plan import make_plan
 
 

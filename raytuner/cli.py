@@ -2,6 +2,9 @@
 
 User errors print one line and exit 2 (a traceback only with ``--debug``); failures while
 running exit 1.
+
+Each command imports what it runs inside its handler, on purpose: ``raytuner --help`` then
+loads nothing heavy, and no command imports Ray (or torch) before it needs it.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import Any
 
-from raytuner.errors import ConfigError, RaytunerError
+from raytuner.errors import EXIT_INTERRUPTED, ConfigError, RaytunerError
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
@@ -133,6 +136,7 @@ def _add_after_search(sub, fmt) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """``raytuner validate``: the resolved experiment, or its first problem."""
     from raytuner.config.validate import load_experiment
     from raytuner.files import dump_yaml
 
@@ -141,7 +145,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_result(result) -> None:
+def _print_result(result: Any) -> None:
     from raytuner.after.problems import problem_lines
     from raytuner.after.summary import summary_table
 
@@ -166,10 +170,18 @@ def _print_result(result) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``raytuner run``: run an experiment file."""
     from raytuner.config.validate import load_experiment
-    from raytuner.run.launch import run
+    from raytuner.runs.launch import run
+    from raytuner.runs.smoke import smoke_name
+    from raytuner.runs.storage import resolve_storage
 
     exp = load_experiment(args.experiment, args.overrides)
+    name = args.name or (smoke_name(exp.name) if args.smoke else exp.name)
+    try:  # where a Ctrl-C from here on leaves the run: the hint names this folder
+        args.run_dir = resolve_storage(args.storage).child(name)
+    except ConfigError:  # bad storage: run() says so, in its turn among the checks
+        args.run_dir = None
     result = run(exp, storage=args.storage, name=args.name, address=args.address,
                  overwrite=args.overwrite, smoke=args.smoke, shared_storage=args.shared_storage,
                  resume_existing=args.resume)
@@ -178,7 +190,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from raytuner.run.launch import resume
+    """``raytuner resume``: continue an interrupted run."""
+    from raytuner.runs.launch import resume
 
     _print_result(resume(args.run_dir, address=args.address,
                          shared_storage=args.shared_storage))
@@ -186,10 +199,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from raytuner.after.summary import read_or_build_summary
-    from raytuner.run.storage import localize_run_dir
+    """``raytuner best``: the best trial of a run."""
+    from raytuner.after.summary import read_summary
 
-    summary = read_or_build_summary(localize_run_dir(args.run_dir))  # a URI: via its mirror
+    summary = read_summary(args.run_dir)
     best = summary["best"]
     if best is None:
         raise ConfigError("no trial has reported a result yet", source=str(args.run_dir))
@@ -210,6 +223,7 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``raytuner report``: leaderboard, evaluation, importance, figures, HTML."""
     from raytuner.after.report import build_report, render_text
 
     if args.top < 1:
@@ -220,6 +234,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """``raytuner export``: a trial's model for use outside raytuner."""
     from raytuner.after.export import export_model
 
     meta = export_model(args.run_dir, args.out, args.trial)
@@ -230,10 +245,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
+    """``raytuner compress``: prune and quantize a trial's model."""
     from raytuner.after.compress import compress_run, render_table
     from raytuner.config._pydantic import validate_section
     from raytuner.config.schema import CompressConfig
-    from raytuner.run.rundir import load_run_experiment
+    from raytuner.runs.folder import load_run_experiment
 
     raw = (load_run_experiment(args.run_dir).compress or CompressConfig()).model_dump()
     for key, value in (_compress_override(o) for o in args.overrides):
@@ -248,7 +264,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def _compress_override(text: str) -> tuple[str, object]:
-    from raytuner.config.validate import parse_override
+    from raytuner.config.overrides import parse_override
 
     key, value = parse_override(text)
     name = key.removeprefix("compress.")
@@ -259,6 +275,7 @@ def _compress_override(text: str) -> tuple[str, object]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    """``raytuner plan``: what a search will spend."""
     from raytuner.config.validate import load_experiment
     from raytuner.search.plan import make_plan, render_plan
 
@@ -270,7 +287,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
                      gpus=args.gpus, epoch_seconds=args.epoch_seconds)
     print(json.dumps(plan.to_dict()) if args.json else render_plan(plan))
     return 0
+
+
 def cmd_tensorboard(args: argparse.Namespace) -> int:
+    """``raytuner tensorboard``: serve the run's aggregated TensorBoard view."""
     from raytuner.tensorboard.server import serve
 
     return serve(args.run_dir, host=args.host, port=args.port, rebuild=args.rebuild)
@@ -288,10 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"raytuner: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        run_dir = getattr(args, "run_dir", None) or Path(getattr(args, "storage", None) or "runs")
-        print(f"\nraytuner: interrupted; continue with `raytuner resume {run_dir}`",
-              file=sys.stderr)
-        return 130
+        # The run folder (for `run`, known once its experiment is loaded), not the storage root.
+        run_dir = getattr(args, "run_dir", None)
+        hint = f"; continue with `raytuner resume {run_dir}`" if run_dir else ""
+        print(f"\nraytuner: interrupted{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""Name -> factory registries (models, datasets, optimizers, ...) and user import paths.
+"""Name -> factory registries for every named choice, and user import paths.
 
-A registry entry pairs a factory with a pydantic settings class, so the experiment file is
-validated against exactly the keyword settings the factory accepts (no ``**kwargs`` that
-swallow typos).
+The way timm's ``register_model`` / ``create_model`` / ``list_models`` work: a built-in choice
+registers itself where it is defined (``@SCHEDULERS.register("asha")``), the schema takes its
+allowed names from the registry (:meth:`Registry.field`), and a user names their own code by
+import path (``"package.module:attr"``). A registry entry may pair its factory with a pydantic
+settings class, so the experiment file is validated against exactly the keyword settings the
+factory accepts (no ``**kwargs`` that swallow typos).
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainValidator
+from pydantic_core import PydanticCustomError
 
 from raytuner.errors import ConfigError
 
@@ -52,6 +56,10 @@ class Registry(Generic[T]):
         """Registered names, sorted."""
         return sorted(self._entries)
 
+    def choices(self) -> tuple[str, ...]:
+        """Registered names in the order they were registered (the order error messages list)."""
+        return tuple(self._entries)
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
@@ -66,6 +74,27 @@ class Registry(Generic[T]):
             " (or a 'package.module:attr' import path)",
             path=path,
         )
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the factory registered as ``name``."""
+        return self.get(name).factory(*args, **kwargs)  # type: ignore[operator]
+
+    def field(self) -> Any:
+        """A pydantic field type accepting exactly the registered names.
+
+        Checked at validation time, so a name registered after the schema was imported counts
+        too; the error is the one a ``Literal`` gives ("unknown value; expected one of: ...").
+        """
+
+        def check(value: Any) -> str:
+            if isinstance(value, str) and value in self._entries:
+                return value
+            names = [repr(n) for n in self.choices()]
+            expected = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+            raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                      {"expected": expected})
+
+        return Annotated[str, PlainValidator(check, json_schema_input_type=str)]
 
 
 def is_import_path(name: str) -> bool:

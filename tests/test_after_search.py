@@ -169,7 +169,7 @@ def test_report_html_is_self_contained_and_renders_in_a_browser(shared_run) -> N
 def test_report_works_without_summary_json_and_while_running_and_after_resume(
         shared_run, tmp_path: Path, caplog) -> None:
     from raytuner.after.report import build_report
-    from raytuner.search.warmstart import TID_OFFSET
+    from raytuner.search.searchers.hyperopt import TID_OFFSET
 
     # A run folder with no summary.json (a crashed or running run) is read as it is.
     summary_file = shared_run.run_dir / "summary.json"
@@ -393,7 +393,8 @@ def test_plan_bounds_the_asha_runs_epochs_and_calibrates_an_epoch(shared_run, tm
 
 
 def test_plan_arithmetic_matches_rays_brackets() -> None:
-    from raytuner.search.plan import asha_epochs, asha_rungs, hyperband_epochs
+    from raytuner.search.schedulers.asha import asha_epochs, asha_rungs
+    from raytuner.search.schedulers.hyperband import hyperband_epochs
 
     assert asha_rungs(1, 3, 2, 0) == [1, 2]
     assert asha_rungs(2, 12, 3, 0) == [2, 6]
@@ -409,13 +410,12 @@ def test_plan_arithmetic_matches_rays_brackets() -> None:
 
 
 def test_warm_points_follow_the_new_space_and_fixed_settings(shared_run, caplog) -> None:
-    from raytuner.search.space import parse_space
     from raytuner.search.warmstart import check_warm_start, warm_points
 
     def points(**changes):
         exp = validate_experiment(tiny_experiment(**{
             "search.space": SPACE, "search.warm_start": str(shared_run.run_dir), **changes}))
-        return warm_points(exp, parse_space(exp.search.space))
+        return warm_points(exp)
 
     same = points()
     assert len(same) == 6

@@ -16,12 +16,11 @@ from raytuner.cluster.files import (
     check_cluster_file,
     head_problems,
     image_tag_problem,
-    is_kuberay_manifest,
     load_cluster_file,
     security_problems,
-    validate_kuberay_manifest,
     validate_launcher_config,
 )
+from raytuner.cluster.kuberay import is_kuberay_manifest, validate_kuberay_manifest
 from raytuner.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

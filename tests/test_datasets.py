@@ -26,7 +26,7 @@ from raytuner.errors import ConfigError
 
 
 def data_config(**data):
-    return validate_experiment({"name": "t", "data": data}, check_space=False).data
+    return validate_experiment({"name": "t", "data": data}).data
 
 
 def test_list_datasets_has_every_builtin_set() -> None:

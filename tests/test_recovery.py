@@ -15,7 +15,7 @@ from raytuner.after.problems import problem_lines
 from raytuner.config import validate_experiment
 from raytuner.data import load_dataset
 from raytuner.errors import ConfigError
-from raytuner.run.rundir import check_same_experiment
+from raytuner.runs.rundir import check_same_experiment
 from raytuner.trial.checkpoint import CheckpointError, load_state, save_state
 from raytuner.trial.divergence import (
     UNBOUNDED_WORST,

@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO, tiny_experiment, write_yaml
 
 from raytuner.errors import ConfigError
-from raytuner.run import storage
+from raytuner.runs import storage
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300

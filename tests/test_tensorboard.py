@@ -11,6 +11,7 @@ from tb_helpers import all_series, experiment_config, load, scalars, sessions
 from raytuner.search.space import parse_space
 from raytuner.tensorboard import layout
 from raytuner.tensorboard.aggregator import Aggregator
+from raytuner.trial.status import trial_status
 
 SPACE = parse_space({
     "train.lr": {"loguniform": [1.0e-4, 1.0e-1]},
@@ -50,11 +51,11 @@ def test_run_name_has_trial_id_and_key_hyperparameters() -> None:
 
 
 def test_trial_status_words() -> None:
-    assert layout.trial_status("TERMINATED", {"epoch": 5}, 5) == "completed"
-    assert layout.trial_status("TERMINATED", {"epoch": 2}, 5) == "stopped"
-    assert layout.trial_status("ERROR", {"epoch": 2}, 5) == "errored"
-    assert layout.trial_status("TERMINATED", {"epoch": 2, "diverged": 1.0}, 5) == "diverged"
-    assert layout.trial_status("RUNNING", {"epoch": 2}, 5) == "running"
+    assert trial_status("TERMINATED", {"epoch": 5}, 5) == "completed"
+    assert trial_status("TERMINATED", {"epoch": 2}, 5) == "stopped"
+    assert trial_status("ERROR", {"epoch": 2}, 5) == "errored"
+    assert trial_status("TERMINATED", {"epoch": 2, "diverged": 1.0}, 5) == "diverged"
+    assert trial_status("RUNNING", {"epoch": 2}, 5) == "running"
 
 
 def test_aggregator_writes_curves_sessions_and_statuses(tmp_path: Path) -> None:

@@ -208,7 +208,7 @@ def test_remote_storage_filesystem_gets_the_logs(tmp_path: Path, ray_session) ->
     from raytuner.config import validate_experiment
     from raytuner.data import load_dataset
     from raytuner.files import dump_yaml
-    from raytuner.run.rundir import EXPERIMENT_FILE
+    from raytuner.runs.folder import EXPERIMENT_FILE
     from raytuner.search.space import parse_space, to_ray
     from raytuner.tensorboard.callback import TensorBoardCallback
     from raytuner.tensorboard.rebuild import rebuild
@@ -227,7 +227,7 @@ def test_remote_storage_filesystem_gets_the_logs(tmp_path: Path, ray_session) ->
         tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", num_samples=2,
                                     reuse_actors=True),
         run_config=tune.RunConfig(name="remote", storage_path="runs", storage_filesystem=fs,
-                                  callbacks=[TensorBoardCallback(exp.to_dict())], verbose=0))
+                                  callbacks=[TensorBoardCallback(exp)], verbose=0))
     results = tuner.fit()
     assert not results.errors
     logdir = bucket / "runs" / "remote" / "tensorboard"

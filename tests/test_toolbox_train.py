@@ -13,13 +13,14 @@ import torch
 from sklearn import metrics as skm
 
 from raytuner.config import AugmentConfig, LRScheduleConfig, validate_experiment
+from raytuner.config.metrics import check_metric_name, reported_metrics
 from raytuner.data import DataBundle, load_dataset
 from raytuner.errors import ConfigError
 from raytuner.trial.augment import augment_batch
 from raytuner.trial.checkpoint import load_state, save_state
 from raytuner.trial.crossval import CrossValTrainer, cv_splits, make_trainer
 from raytuner.trial.loop import Trainer, fit
-from raytuner.trial.metrics import check_metric_name, classification_metrics, reported_metrics
+from raytuner.trial.metrics import classification_metrics
 from raytuner.trial.schedules import LRSchedule
 
 from conftest import run_cli, tiny_experiment, write_yaml  # isort: skip
@@ -58,7 +59,7 @@ def flippable() -> DataBundle:
 
 
 def _exp(**changes):
-    return validate_experiment(tiny_experiment(**{**SMALL, **changes}), check_space=False)
+    return validate_experiment(tiny_experiment(**{**SMALL, **changes}))
 
 
 def _lrs(trainer) -> list[float]:

@@ -25,13 +25,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from raytuner.after.loading import load_trial
 from raytuner.config.schema import Experiment
 from raytuner.config.validate import validate_experiment
+from raytuner.data import load_dataset
 from raytuner.errors import ConfigError
 from raytuner.files import dump_yaml, read_yaml_file, write_text_atomic
+from raytuner.models import create_model
+from raytuner.runs.folder import EXPERIMENT_FILE, load_run_experiment
 
 WEIGHTS_FILE = "weights.pt"
-CONFIG_FILE = "experiment.yaml"
+CONFIG_FILE = EXPERIMENT_FILE  # the trial's resolved experiment, named as in a run folder
 PROGRAM_FILE = "model.pt2"
 META_FILE = "export.json"
 PREPROCESSING = ("float32 tensors (N, C, H, W), normalized exactly as raytuner.data.load_dataset("
@@ -53,8 +57,6 @@ class ExportedModel:
 
     def load_data(self):
         """The dataset (train/validation split, preprocessing) the model was trained on."""
-        from raytuner.data import load_dataset
-
         return load_dataset(self.experiment.data, self.experiment.seed)
 
     @torch.no_grad()
@@ -84,9 +86,6 @@ def save_program(model: nn.Module, example: torch.Tensor, path: Path) -> str:
 def export_model(run_dir: str | Path, out: str | Path, trial_id: str | None = None
                  ) -> dict[str, Any]:
     """Export the best (or ``trial_id``'s) model of a run into ``out``; returns the metadata."""
-    from raytuner.after.loading import load_trial
-    from raytuner.run.rundir import load_run_experiment
-
     load_run_experiment(run_dir)  # a clear error for a folder that is not a run
     out = Path(out).expanduser()
     trial = load_trial(run_dir, trial_id)
@@ -115,15 +114,12 @@ def export_model(run_dir: str | Path, out: str | Path, trial_id: str | None = No
 
 def load_export(path: str | Path) -> ExportedModel:
     """Load an export folder written by :func:`export_model` (weights only, no code runs)."""
-    from raytuner.models import create_model
-
     path = Path(path).expanduser()
     meta_file = path / META_FILE
     if not meta_file.is_file():
         raise ConfigError(f"not a raytuner export folder (no {META_FILE})", source=str(path))
     metadata = json.loads(meta_file.read_text(encoding="utf-8"))
-    exp = validate_experiment(read_yaml_file(path / CONFIG_FILE),
-                              source=str(path / CONFIG_FILE), check_space=False)
+    exp = validate_experiment(read_yaml_file(path / CONFIG_FILE), source=str(path / CONFIG_FILE))
     model = create_model(exp.model_name, tuple(metadata["input"]["shape"]),
                          metadata["num_classes"], **exp.model_settings)
     state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)

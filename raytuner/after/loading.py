@@ -14,12 +14,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from raytuner.after.summary import read_or_build_summary
 from raytuner.config.schema import Experiment
 from raytuner.config.validate import validate_experiment
 from raytuner.data import DataBundle, load_dataset
 from raytuner.errors import ConfigError
 from raytuner.trial.checkpoint import load_state
 from raytuner.trial.loop import EVAL_BATCH, Trainer
+from raytuner.trial.metrics import accuracy, evaluate
 
 
 @dataclass
@@ -58,8 +60,6 @@ def load_trial(run_dir: str | Path, trial_id: str | None = None,
     ``data`` skips reloading the dataset when the caller already has the bundle the trial
     trained on; ``summary`` skips re-reading the run folder.
     """
-    from raytuner.after.summary import read_or_build_summary
-
     record = pick_record(summary or read_or_build_summary(run_dir), trial_id)
     if not record.get("checkpoint"):
         raise ConfigError(f"trial {record['trial_id']} has no checkpoint", source=str(run_dir))
@@ -70,7 +70,8 @@ def load_trial(run_dir: str | Path, trial_id: str | None = None,
         raise ConfigError(f"trial {record['trial_id']} was trained with {state['cv_folds']}-fold "
                           "cross-validation and holds one model per fold; run its configuration "
                           "again with data.cv_folds: null to get one model", source=str(run_dir))
-    exp = validate_experiment(state["config"], source=str(folder), check_space=False)
+    # The trial's own resolved experiment (its sampled values applied), as training saved it.
+    exp = validate_experiment(state["config"], source=str(folder))
     if data is None:
         data = load_dataset(exp.data, exp.seed)
     # The Trainer builds the model exactly as training did (same factory, same settings).
@@ -89,49 +90,14 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH) -
     return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
-def evaluate_logits(logits: torch.Tensor, targets: torch.Tensor,
-                    num_classes: int) -> dict[str, Any]:
-    """Accuracy, macro precision/recall/F1, one-vs-rest ROC-AUC and the confusion matrix."""
-    from sklearn.metrics import (
-        accuracy_score,
-        confusion_matrix,
-        precision_recall_fscore_support,
-        roc_auc_score,
-    )
-
-    y = targets.cpu().numpy()
-    probs = torch.softmax(logits.double(), dim=1).cpu().numpy()
-    pred = probs.argmax(axis=1)
-    labels = list(range(num_classes))
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y, pred, labels=labels, average="macro", zero_division=0)
-    try:
-        if num_classes == 2:
-            auc = float(roc_auc_score(y, probs[:, 1]))
-        else:
-            auc = float(roc_auc_score(y, probs, multi_class="ovr", average="macro",
-                                      labels=labels))
-    except ValueError:  # a class missing from the validation split: AUC is undefined
-        auc = None
-    return {
-        "accuracy": float(accuracy_score(y, pred)),
-        "precision_macro": float(precision),
-        "recall_macro": float(recall),
-        "f1_macro": float(f1),
-        "roc_auc_ovr": auc,
-        "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
-        "num_examples": int(len(y)),
-    }
-
-
 def evaluate_model(model: nn.Module, data: DataBundle) -> dict[str, Any]:
-    """Full validation-set evaluation of ``model`` (see :func:`evaluate_logits`)."""
-    return evaluate_logits(predict_logits(model, data.val_x), data.val_y, data.num_classes)
+    """Full validation-set evaluation of ``model``: the metrics the training loop reports
+    (:func:`raytuner.trial.metrics.evaluate`, the one evaluation) and the confusion matrix."""
+    logits = predict_logits(model, data.val_x)
+    return evaluate(logits, data.val_y, data.num_classes, confusion=True).report()
 
 
 def accuracy_of(model: nn.Module, data: DataBundle) -> float:
     """Validation accuracy computed exactly as the training loop reports it."""
-    from raytuner.trial.metrics import accuracy
-
     return accuracy(predict_logits(model, data.val_x), data.val_y)
 

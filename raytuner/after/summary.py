@@ -11,10 +11,15 @@ import math
 from pathlib import Path
 from typing import Any
 
+from raytuner.config.metrics import all_metric_names
 from raytuner.config.schema import Experiment
 from raytuner.files import write_text_atomic
-from raytuner.run.rundir import SUMMARY_FILE, load_run_experiment
-from raytuner.search.space import flatten, parse_space
+from raytuner.runs.folder import SUMMARY_FILE, load_run_experiment
+from raytuner.runs.storage import localize_run_dir
+from raytuner.search.space import flatten
+from raytuner.text import render_table
+from raytuner.trial.divergence import DIVERGED_KEY
+from raytuner.trial.status import max_epochs_of, trial_status
 
 
 def _clean(value: Any) -> Any:
@@ -26,74 +31,60 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def trial_records(run_dir: str | Path, exp: Experiment, analysis=None) -> list[dict[str, Any]]:
+#: what a record keeps of a trial's last result: the catalogue's metrics, Ray's clock and
+#: iteration count, and the marker of a diverged trial
+KEPT_RESULT_KEYS = frozenset([*all_metric_names(), "time_total_s", "training_iteration",
+                              DIVERGED_KEY])
+
+
+def trial_records(run_dir: str | Path, exp: Experiment, analysis: Any = None
+                  ) -> list[dict[str, Any]]:
     """One record per trial: id, status, params, epochs, last and best metrics, checkpoint.
 
     ``analysis`` is the finished run's in-memory ``ExperimentAnalysis`` when there is one: the
     experiment state on disk can lag the final trial statuses by one snapshot.
     """
-    from ray.tune import ExperimentAnalysis
-
-    metric, mode = exp.search.metric, exp.search.mode
     if analysis is None:
-        analysis = ExperimentAnalysis(str(run_dir), default_metric=metric, default_mode=mode)
-    space = parse_space(exp.search.space)
+        # Deferred: Ray is heavy, and a finished run's summary.json is read without it.
+        from ray.tune import ExperimentAnalysis
+
+        analysis = ExperimentAnalysis(str(run_dir), default_metric=exp.search.metric,
+                                      default_mode=exp.search.mode)
     frames = analysis.trial_dataframes
-    records = []
-    for trial in analysis.trials:
-        params = flatten(trial.config, space)
-        frame = frames.get(trial.trial_id)
-        history = frame if frame is not None and metric in getattr(frame, "columns", []) else None
-        last = {k: _clean(v) for k, v in (trial.last_result or {}).items()
-                if k in _METRIC_KEYS}
-        best = None
-        if history is not None and len(history):
-            values = history[metric].dropna()
-            if len(values):
-                best = _clean(values.max() if mode == "max" else values.min())
-        max_epochs = int(params.get("train.epochs", exp.train.epochs))
-        epochs = int(last.get("epoch") or 0)
-        checkpoint = None
-        try:
-            best_ckpt = analysis.get_best_checkpoint(trial, metric, mode)
-            checkpoint = best_ckpt.path if best_ckpt is not None else None
-        except Exception:  # a trial that never reported has no checkpoint to rank
-            checkpoint = None
-        records.append({
-            "trial_id": trial.trial_id,
-            "status": _status(trial.status, epochs, max_epochs, trial.last_result),
-            "config": params,
-            "epochs": epochs,
-            "max_epochs": max_epochs,
-            "best": best,
-            "metrics": last,
-            "checkpoint": checkpoint,
-            "path": trial.path,
-            "error_file": trial.error_file if trial.status == "ERROR" else None,
-        })
-    return records
+    return [_record(trial, frames.get(trial.trial_id), analysis, exp) for trial in analysis.trials]
 
 
-_METRIC_KEYS = {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch",
-                "epoch_time_s", "samples_per_s", "time_total_s", "training_iteration"}
-# the toolbox's validation metrics and their cross-validation spreads
-_METRIC_KEYS.update(["val_top5_accuracy", "val_precision", "val_recall", "val_f1", "val_roc_auc"])
-_METRIC_KEYS.update([f"{k}_std" for k in list(_METRIC_KEYS) if k.startswith(("train_", "val_"))])
-_METRIC_KEYS |= {"diverged"}  # a diverged trial's last result carries "diverged": 1.0
+def _best_value(frame: Any, metric: str, mode: str) -> float | None:
+    """The best value of ``metric`` over a trial's reported epochs (a pandas frame)."""
+    if frame is None or metric not in getattr(frame, "columns", []) or not len(frame):
+        return None
+    values = frame[metric].dropna()
+    if not len(values):
+        return None
+    return _clean(values.max() if mode == "max" else values.min())
 
 
-def _status(ray_status: str, epochs: int, max_epochs: int,
-            last_result: dict[str, Any] | None = None) -> str:
-    if (last_result or {}).get("diverged"):  # the contract's marker of a diverged trial
-        return "diverged"
-    if ray_status == "ERROR":
-        return "errored"
-    if epochs >= max_epochs:
-        # HyperBand can leave a trial PAUSED at max_t: it has trained every epoch all the same.
-        return "completed"
-    if ray_status == "TERMINATED":
-        return "stopped"
-    return ray_status.lower()
+def _record(trial: Any, frame: Any, analysis: Any, exp: Experiment) -> dict[str, Any]:
+    metric, mode = exp.search.metric, exp.search.mode
+    params = flatten(trial.config, exp.space)
+    last = {k: _clean(v) for k, v in (trial.last_result or {}).items() if k in KEPT_RESULT_KEYS}
+    max_epochs = max_epochs_of(params, exp.train.epochs)
+    try:
+        best_checkpoint = analysis.get_best_checkpoint(trial, metric, mode)
+    except Exception:  # a trial that never reported has no checkpoint to rank
+        best_checkpoint = None
+    return {
+        "trial_id": trial.trial_id,
+        "status": trial_status(trial.status, trial.last_result, max_epochs),
+        "config": params,
+        "epochs": int(last.get("epoch") or 0),
+        "max_epochs": max_epochs,
+        "best": _best_value(frame, metric, mode),
+        "metrics": last,
+        "checkpoint": best_checkpoint.path if best_checkpoint is not None else None,
+        "path": trial.path,
+        "error_file": trial.error_file if trial.status == "ERROR" else None,
+    }
 
 
 def best_record(records: list[dict[str, Any]], mode: str) -> dict[str, Any] | None:
@@ -142,10 +133,14 @@ def read_or_build_summary(run_dir: str | Path) -> dict[str, Any]:
     return build_summary(run_dir, exp)
 
 
+def read_summary(run_dir: str | Path) -> dict[str, Any]:
+    """The summary of a run folder (a path or a URI): ``summary.json`` when the run finished,
+    else built from the folder as it is (what ``raytuner best`` prints)."""
+    return read_or_build_summary(localize_run_dir(run_dir))  # a URI: through its mirror
+
+
 def summary_table(summary: dict[str, Any], limit: int = 10) -> str:
     """The top trials as a text table."""
-    from raytuner.text import render_table
-
     metric, mode = summary["metric"], summary["mode"]
     trials = [t for t in summary["trials"] if t["best"] is not None]
     trials.sort(key=lambda t: t["best"], reverse=(mode == "max"))

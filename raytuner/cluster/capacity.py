@@ -13,13 +13,16 @@ import logging
 import math
 import os
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raytuner.config.schema import Experiment
+import ray
+import yaml
+
+from raytuner import _ray_compat
 from raytuner.errors import ConfigError
+from raytuner.runs import storage
 
 log = logging.getLogger("raytuner")
 
@@ -66,8 +69,6 @@ def _num(value: float) -> str:
 
 def alive_node_shapes() -> list[NodeShape]:
     """CPUs and GPUs of every alive node (``ray.nodes()``)."""
-    import ray
-
     shapes = []
     for node in ray.nodes():
         if not node.get("Alive"):
@@ -103,38 +104,18 @@ def node_types_from_launcher_config(config: dict[str, Any]) -> Autoscaling:
 
 def _node_types_from_gcs() -> Autoscaling | None:
     """Autoscaler v2 (e.g. KubeRay) publishes its node groups in the GCS."""
-    try:
-        from ray._private import state
-
-        config = state.state.get_cluster_config()
-    except Exception:  # Ray Client, older GCS: not available
+    groups = _ray_compat.autoscaler_node_groups()
+    if groups is None:
         return None
-    if config is None or not config.node_group_configs:
-        return None
-    shapes = tuple(NodeShape(f"node type {g.name}", float(g.resources.get("CPU", 0)),
-                             float(g.resources.get("GPU", 0)),
-                             None if g.max_count < 0 else int(g.max_count))
-                   for g in config.node_group_configs)
+    shapes = tuple(NodeShape(f"node type {name}", float(res.get("CPU", 0)),
+                             float(res.get("GPU", 0)), count) for name, res, count in groups)
     return Autoscaling(known=True, node_types=shapes)
-
-
-def _started_by_this_process() -> bool:
-    """True when this process started the cluster's head (``ray.init()`` with no address):
-    such a cluster has no autoscaler, whatever platform (no /proc) this runs on."""
-    try:
-        import ray
-
-        return bool(ray._private.worker.global_worker.node.head)
-    except Exception:  # Ray Client: no local node
-        return False
 
 
 def _gcs_address() -> str | None:
     try:
-        import ray
-
-        return ray._private.worker.global_worker.node.gcs_address
-    except Exception:  # Ray Client: no local node
+        return ray.get_runtime_context().gcs_address
+    except Exception:  # not connected, or Ray Client
         return None
 
 
@@ -165,7 +146,7 @@ def autoscaling(*, started_here: bool = False) -> Autoscaling:
     cluster, when it runs on this machine, and the launcher config it was given (no
     ``--autoscaling-config``: a fixed cluster); else unknown.
     """
-    if started_here or _started_by_this_process():
+    if started_here or _ray_compat.started_by_this_process():
         return STATIC
     from_gcs = _node_types_from_gcs()
     if from_gcs is not None:
@@ -179,8 +160,6 @@ def autoscaling(*, started_here: bool = False) -> Autoscaling:
     if config_path is None:
         return STATIC
     try:
-        import yaml
-
         with open(os.path.expanduser(config_path), encoding="utf-8") as handle:
             return node_types_from_launcher_config(yaml.safe_load(handle) or {})
     except (OSError, ValueError, AttributeError, TypeError) as exc:
@@ -258,12 +237,10 @@ def default_max_concurrent(cpu: float, gpu: float) -> int:
 def check_cluster(cpu: float, gpu: float, run_dir: Path, *, shared: bool,
                   fresh: bool) -> None:
     """Before any trial starts: one trial's resources fit some node (or node type), and the
-    run folder's storage is reachable from every node (:func:`raytuner.storage.check_shared`).
+    run folder's storage is reachable from every node (:func:`raytuner.runs.storage.check_shared`).
 
     ``fresh``: the run folder was just created for this run; a refused run leaves none behind.
     """
-    from raytuner.run import storage
-
     nodes = alive_node_shapes()
     scaling = autoscaling()
     try:
@@ -277,35 +254,3 @@ def check_cluster(cpu: float, gpu: float, run_dir: Path, *, shared: bool,
         if fresh:
             storage.discard_new_run(run_dir)
         raise
-
-
-def local_cpu_count() -> int:
-    """CPUs this process may use (respects taskset/cgroup CPU affinity)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def check_local_resources(exp: Experiment, address: str | None, *,
-                          source: str | None = None) -> None:
-    """With no cluster address, Ray starts on this machine: refuse a trial that needs more
-    GPUs or CPUs than the machine has (it would wait forever for a node that never comes)."""
-    import torch
-
-    ray = sys.modules.get("ray")  # not imported: certainly not started (and stays so here)
-    if address or os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()):
-        return  # a cluster: the cluster checks compare with its nodes once Ray is up
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if exp.resources.gpu > gpus:
-        have = f"{gpus} GPU(s)" if gpus else "no GPU"
-        raise ConfigError(f"{exp.resources.gpu:g} GPU(s) per trial, but this machine has {have}"
-                          " and no --address was given; set resources.gpu: 0 to train on the "
-                          "CPU, or run on a GPU cluster with --address", source=source,
-                          path="resources.gpu")
-    cpus = local_cpu_count()
-    if exp.resources.cpu > cpus:
-        raise ConfigError(f"{exp.resources.cpu:g} CPUs per trial, but this machine has {cpus} "
-                          "and no --address was given; use at most "
-                          f"{cpus}, or run on a cluster with --address", source=source,
-                          path="resources.cpu")

@@ -4,38 +4,20 @@
 - :mod:`~raytuner.config.validate`: :func:`load_experiment`, :func:`validate_experiment` (the one
   validation pass) and :func:`with_params` (a trial's sampled values, validated where they
   change);
+- :mod:`~raytuner.config.checks`: the checks across sections that validation runs;
 - :mod:`~raytuner.config.overrides`: ``--set KEY=VALUE`` and dotted keys;
 - :mod:`~raytuner.config.metrics`: the metric catalogue (names, directions, when reported).
 """
 
-from raytuner.config._pydantic import validate_section
-from raytuner.config.schema import (
-    AugmentConfig,
-    CheckpointConfig,
-    CompressConfig,
-    DataConfig,
-    EarlyStoppingConfig,
-    Experiment,
-    FailureConfig,
-    LRScheduleConfig,
-    ResourcesConfig,
-    SchedulerConfig,
-    SearchConfig,
-    TrainConfig,
-)
-from raytuner.config.validate import (
-    apply_overrides,
-    get_dotted,
-    load_experiment,
-    parse_override,
-    set_dotted,
-    validate_experiment,
-    with_params,
-)
+from raytuner._lazy import exports
 
-__all__ = [
-    "AugmentConfig", "CheckpointConfig", "CompressConfig", "DataConfig", "EarlyStoppingConfig",
-    "Experiment", "FailureConfig", "LRScheduleConfig", "ResourcesConfig", "SchedulerConfig",
-    "SearchConfig", "TrainConfig", "apply_overrides", "get_dotted", "load_experiment",
-    "parse_override", "set_dotted", "validate_experiment", "validate_section", "with_params",
-]
+__getattr__, __dir__, __all__ = exports(__name__, {
+    **dict.fromkeys(["AugmentConfig", "CheckpointConfig", "CompressConfig", "DataConfig",
+                     "EarlyStoppingConfig", "Experiment", "FailureConfig", "LRScheduleConfig",
+                     "ResourcesConfig", "SchedulerConfig", "SearchConfig", "TrainConfig"],
+                    "schema"),
+    **dict.fromkeys(["load_experiment", "validate_experiment", "with_params"], "validate"),
+    **dict.fromkeys(["apply_overrides", "get_dotted", "parse_override", "set_dotted"],
+                    "overrides"),
+    "validate_section": "_pydantic",
+})

@@ -1,22 +1,23 @@
 """The experiment schema: strict, typed, validated at the boundary.
 
 Unknown keys, wrong types and out-of-range values are :class:`ConfigError` s whose message names
-the file, the dotted key path, the value given and what is allowed.
+the file, the dotted key path, the value given and what is allowed. The names a choice may take
+(optimizers, LR schedules, search algorithms, schedulers) come from their registries, so a newly
+registered one is allowed without touching this file.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from raytuner.config._pydantic import Strict
-
-SCHEDULERS = ("fifo", "asha", "hyperband")
-ALGORITHMS = ("random", "grid", "hyperopt")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-
-
+from raytuner.search.schedulers import SCHEDULERS
+from raytuner.search.searchers import SEARCHERS
+from raytuner.search.space import Space, parse_space
+from raytuner.trial.optim import OPTIMIZERS
+from raytuner.trial.schedules import LR_SCHEDULES
 
 
 class DataConfig(Strict):
@@ -43,14 +44,10 @@ class DataConfig(Strict):
                                  description="stratified k-fold cross-validation; null/1 = off")
 
 
-LR_SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
-
-
 class LRScheduleConfig(Strict):
-    """``train.lr_schedule``: how the learning rate changes (see raytuner.schedules)."""
+    """``train.lr_schedule``: how the learning rate changes (see raytuner.trial.schedules)."""
 
-    name: Literal["constant", "step", "multistep", "exponential", "cosine", "onecycle",
-                  "plateau"] = "constant"
+    name: LR_SCHEDULES.field() = "constant"
     warmup_epochs: int = Field(0, ge=0, le=100_000,
                                description="linear warmup epochs in front of the schedule")
     warmup_start_factor: float = Field(0.1, gt=0.0, le=1.0,
@@ -100,7 +97,7 @@ class TrainConfig(Strict):
 
     epochs: int = Field(10, ge=1, le=100_000, description="maximum epochs per trial")
     batch_size: int = Field(64, ge=1, le=1_000_000)
-    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
+    optimizer: OPTIMIZERS.field() = "adam"
     lr: float = Field(1e-3, gt=0.0, le=10.0, description="learning rate")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd/rmsprop momentum")
     nesterov: bool = Field(False, description="Nesterov momentum (sgd)")
@@ -116,21 +113,21 @@ class TrainConfig(Strict):
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="mixed precision")
     channels_last: bool = Field(False, description="channels-last memory format (CUDA only)")
     compile: bool = Field(False, description="torch.compile the model (CUDA only)")
-
-    @field_validator("amp", mode="before")
-    @classmethod
-    def _amp_off(cls, value):
-        # YAML 1.1 reads a bare `off` (and `no`) as false: it means "off" here
-        return "off" if value is False else value
     divergence_factor: float | None = Field(
         10.0, gt=1.0, description="stop a trial as diverged when its train loss exceeds this "
         "factor x its best (and its first epoch's); null: only NaN/inf losses stop it")
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` (and `no`) as false: it means "off" here
+        return "off" if value is False else value
 
 
 class SchedulerConfig(Strict):
     """``search.scheduler``: early stopping of weak trials."""
 
-    name: Literal["fifo", "asha", "hyperband"] = "asha"
+    name: SCHEDULERS.field() = "asha"
     grace_period: int = Field(1, ge=1, description="asha: epochs before a trial can be stopped")
     reduction_factor: float = Field(3.0, gt=1.0, le=100.0, description="asha/hyperband: eta")
     brackets: int = Field(1, ge=1, le=10, description="asha: number of brackets")
@@ -139,7 +136,7 @@ class SchedulerConfig(Strict):
 class SearchConfig(Strict):
     """``search``: what to search and how."""
 
-    algorithm: Literal["random", "grid", "hyperopt"] = "hyperopt"
+    algorithm: SEARCHERS.field() = "hyperopt"
     metric: str = Field("val_accuracy", description="metric the search optimizes")
     mode: Literal["min", "max"] = "max"
     num_samples: int = Field(10, ge=1, le=1_000_000, description="trials (grid: repeats)")
@@ -207,6 +204,16 @@ class Experiment(Strict):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     failure: FailureConfig = Field(default_factory=FailureConfig)
     compress: CompressConfig | None = None
+    # search.space parsed, kept with the experiment so that nothing parses it again: the
+    # validation pass sets it, trials receive it pickled with the experiment.
+    _space: Space | None = PrivateAttr(default=None)
+
+    @property
+    def space(self) -> Space:
+        """``search.space`` as typed domains (parsed on first use when not validated here)."""
+        if self._space is None:
+            self._space = parse_space(self.search.space)
+        return self._space
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/YAML-safe) of the whole experiment."""
@@ -214,23 +221,10 @@ class Experiment(Strict):
 
     @property
     def model_name(self) -> str:
+        """The registered model name (or import path) of ``model.name``."""
         return self.model["name"]
 
     @property
     def model_settings(self) -> dict[str, Any]:
         """Keyword settings for the model factory (everything but ``name``)."""
         return {k: v for k, v in self.model.items() if k != "name"}
-
-
-# ---------------------------------------------------------------------------------------------
-# Turning pydantic's errors into one clear line
-
-
-
-
-
-
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading, overrides and whole-experiment checks

@@ -7,42 +7,18 @@ Ray's object store (``tune.with_parameters``), so trials never re-read the files
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from raytuner.data._registry import DATASET_INFO, DATASETS, SET_SPECIFIC_KEYS, DatasetInfo
+from raytuner.data.bundle import DataBundle
+from raytuner.data.subset import subset_bundle
+from raytuner.data.synthetic import synthetic_bundle
+from raytuner.data.user import as_bundle
+from raytuner.errors import ConfigError
 
-from raytuner.registry import Registry
-
-DATASETS: Registry = Registry("dataset")
-
-
-@dataclass
-class DataBundle:
-    """Train and validation tensors of one dataset, already normalized.
-
-    ``x`` tensors are float32 ``(N, C, H, W)``; ``y`` tensors int64 class indices.
-    """
-
-    name: str
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    num_classes: int
-    #: label-preserving augmentations that make sense for this set ("crop", "hflip"); a set
-    #: whose labels change under a flip (digits, text) leaves "hflip" out
-    augmentations: tuple[str, ...] = ("crop", "hflip")
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one example, ``(C, H, W)``."""
-        return tuple(self.train_x.shape[1:])
-
-    def __post_init__(self) -> None:
-        if len(self.train_x) != len(self.train_y) or len(self.val_x) != len(self.val_y):
-            raise ValueError("inputs and labels differ in length")
+if TYPE_CHECKING:  # the config validates data sections with this package: no import back
+    from raytuner.config.schema import DataConfig
 
 
 def list_datasets() -> list[str]:
@@ -50,17 +26,13 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-def load_dataset(data_config, seed: int) -> DataBundle:
+def load_dataset(data_config: DataConfig, seed: int) -> DataBundle:
     """Load the dataset named by ``data_config.name`` with the split fixed by ``seed``.
 
     ``data.synthetic`` swaps in random stand-in data of the set's shape; ``data.subset`` and
     ``data.val_subset`` then keep stratified subsets fixed by ``seed``. A user's factory may
     return a :class:`DataBundle` or ``(train_set, val_set)`` torch Datasets.
     """
-    from raytuner.data.subset import subset_bundle
-    from raytuner.data.synthetic import synthetic_bundle
-    from raytuner.data.user import as_bundle
-
     if getattr(data_config, "synthetic", False):
         bundle = synthetic_bundle(data_config, seed)
     else:
@@ -70,34 +42,9 @@ def load_dataset(data_config, seed: int) -> DataBundle:
                          getattr(data_config, "val_subset", None), seed)
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What raytuner knows about a built-in set without loading it.
-
-    ``keys``: the optional ``data.*`` keys it reads (others set for it are errors);
-    ``shape(cfg)``: ``((C, H, W), num_classes)`` for synthetic stand-in data;
-    ``present(cfg)``: whether its files are where ``cfg`` says (no download, no decoding).
-    """
-
-    keys: frozenset[str]
-    shape: Callable[[Any], tuple[tuple[int, int, int], int]]
-    present: Callable[[Any], bool]
-    required: dict[str, str] = field(default_factory=dict)  # key -> what it must name
-    where: Callable[[Any], str] | None = None  # the folder its files belong in
-    ready: Callable[[Any], None] | None = None  # ConfigError now if loading cannot work
-
-
-#: optional ``data.*`` keys that only some sets read; None means "not set"
-SET_SPECIFIC_KEYS = ("root", "val_root", "download", "image_size", "channels")
-
-DATASET_INFO: dict[str, DatasetInfo] = {}
-
-
-def check_data_keys(data_config) -> None:
+def check_data_keys(data_config: DataConfig) -> None:
     """A ConfigError when a key is set that the chosen set does not read (e.g. ``val_root``
     for mnist) or when ``synthetic`` is asked of a user's set whose shape is unknown."""
-    from raytuner.errors import ConfigError
-
     name = data_config.name
     info = DATASET_INFO.get(name)
     if info is None:  # a user's set receives the whole data section: every key may matter
@@ -118,18 +65,16 @@ def check_data_keys(data_config) -> None:
                               path=f"data.{key}")
 
 
-def resolve_data_paths(data_config) -> None:
+def resolve_data_paths(data_config: DataConfig) -> None:
     """Make ``data.root`` and ``data.val_root`` absolute, from the folder the experiment is
     loaded in: trials that load their own data run in their trial folders."""
-    from pathlib import Path
-
     for key in ("root", "val_root"):
         value = getattr(data_config, key)
         if value:
             setattr(data_config, key, str(Path(value).expanduser().resolve()))
 
 
-def check_data_ready(data_config) -> None:
+def check_data_ready(data_config: DataConfig) -> None:
     """A ConfigError before anything starts when loading is bound to fail: files absent with
     ``data.download: false``, an image folder that does not exist. Data that a download can
     still fetch passes (it is fetched, under a lock, when the run loads it)."""
@@ -138,7 +83,7 @@ def check_data_ready(data_config) -> None:
         info.ready(data_config)
 
 
-def dataset_present(data_config) -> bool:
+def dataset_present(data_config: DataConfig) -> bool:
     """True when the set's files are on disk (user sets and embedded sets: always)."""
     info = DATASET_INFO.get(data_config.name)
     return True if info is None else bool(info.present(data_config))
@@ -153,3 +98,7 @@ from raytuner.data import (  # noqa: E402,F401
     imagefolder,
     mnist,
 )
+
+__all__ = ["DATASETS", "DATASET_INFO", "DataBundle", "DatasetInfo", "check_data_keys",
+           "check_data_ready", "dataset_present", "list_datasets", "load_dataset",
+           "resolve_data_paths"]

@@ -15,14 +15,19 @@ for that, the place to switch is here: return a Dataset and stream it with a Dat
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from raytuner.data import DATASET_INFO, DATASETS, DataBundle, DatasetInfo
+from raytuner.data._registry import DATASET_INFO, DATASETS, DatasetInfo
+from raytuner.data.bundle import DataBundle
 from raytuner.data.split import standardize, stratified_split
 from raytuner.data.subset import stratified_subset
 from raytuner.errors import ConfigError
+
+if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+    from raytuner.config.schema import DataConfig
 
 DEFAULT_IMAGE_SIZE = 32
 DEFAULT_CHANNELS = 3
@@ -75,7 +80,7 @@ def _pick(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
 
 
 @DATASETS.register("imagefolder")
-def load_imagefolder(data_config, seed: int) -> DataBundle:
+def load_imagefolder(data_config: DataConfig, seed: int) -> DataBundle:
     """Class sub-folders of PNG/JPEG/... images as standardized float tensors."""
     size = data_config.image_size or DEFAULT_IMAGE_SIZE
     channels = data_config.channels or DEFAULT_CHANNELS
@@ -112,7 +117,7 @@ def load_imagefolder(data_config, seed: int) -> DataBundle:
     return DataBundle("imagefolder", train_x, train_y, val_x, val_y, len(train_set.classes))
 
 
-def _shape(data_config) -> tuple[tuple[int, int, int], int]:
+def _shape(data_config: DataConfig) -> tuple[tuple[int, int, int], int]:
     size = data_config.image_size or DEFAULT_IMAGE_SIZE
     channels = data_config.channels or DEFAULT_CHANNELS
     root = Path(data_config.root or "").expanduser()
@@ -120,12 +125,12 @@ def _shape(data_config) -> tuple[tuple[int, int, int], int]:
     return (channels, size, size), max(classes, STANDIN_CLASSES)
 
 
-def _present(data_config) -> bool:
+def _present(data_config: DataConfig) -> bool:
     root = Path(data_config.root or "").expanduser()
     return bool(data_config.root) and root.is_dir() and bool(_class_folders(root))
 
 
-def _ready(data_config) -> None:
+def _ready(data_config: DataConfig) -> None:
     _folder(data_config.root, "root")
     if data_config.val_root:
         _folder(data_config.val_root, "val_root")

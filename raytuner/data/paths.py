@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from raytuner.errors import ConfigError
+
+if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+    from raytuner.config.schema import DataConfig
 
 #: environment variable that moves the shared data folder (e.g. to a cluster's NFS mount)
 DATA_ENV = "RAYTUNER_DATA"
@@ -25,7 +29,7 @@ def default_data_root() -> Path:
     return Path(cache).expanduser() / "raytuner" / "data"
 
 
-def data_root(data_config) -> Path:
+def data_root(data_config: DataConfig) -> Path:
     """The folder ``data.root`` names (relative paths from the current folder), or the
     default shared folder when it is not set."""
     root = data_config.root

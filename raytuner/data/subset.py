@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from raytuner.data import DataBundle
+from raytuner.data.bundle import DataBundle
 
 
 def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:

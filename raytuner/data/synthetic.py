@@ -7,16 +7,22 @@ learn it and the metrics move.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from raytuner.data import DATASET_INFO, DataBundle
+from raytuner.data._registry import DATASET_INFO
+from raytuner.data.bundle import DataBundle
 from raytuner.errors import ConfigError
+
+if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+    from raytuner.config.schema import DataConfig
 
 #: examples generated when ``data.subset`` / ``data.val_subset`` do not say
 DEFAULT_TRAIN, DEFAULT_VAL = 1024, 256
 
 
-def synthetic_shape(data_config) -> tuple[tuple[int, int, int], int]:
+def synthetic_shape(data_config: DataConfig) -> tuple[tuple[int, int, int], int]:
     """``((C, H, W), num_classes)`` of the named built-in set."""
     info = DATASET_INFO.get(data_config.name)
     if info is None:
@@ -25,7 +31,7 @@ def synthetic_shape(data_config) -> tuple[tuple[int, int, int], int]:
     return info.shape(data_config)
 
 
-def synthetic_bundle(data_config, seed: int) -> DataBundle:
+def synthetic_bundle(data_config: DataConfig, seed: int) -> DataBundle:
     """Standardized random images: class pattern + noise, balanced classes."""
     shape, num_classes = synthetic_shape(data_config)
     generator = torch.Generator().manual_seed(seed)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from raytuner.data import DataBundle
+from raytuner.data.bundle import DataBundle
 from raytuner.errors import ConfigError
 
 

@@ -18,16 +18,21 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from raytuner.data import DATASET_INFO, DATASETS, DataBundle, DatasetInfo
+from raytuner.data._registry import DATASET_INFO, DATASETS, DatasetInfo
+from raytuner.data.bundle import DataBundle
 from raytuner.data.paths import Timeout, data_root, set_lock
 from raytuner.data.split import stratified_split
 from raytuner.data.subset import stratified_subset
 from raytuner.errors import ConfigError, RunError
+from raytuner.files import atomic_write
+
+if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+    from raytuner.config.schema import DataConfig
 
 #: data.* keys every torchvision set reads
 VISION_KEYS = frozenset({"root", "download"})
@@ -86,10 +91,9 @@ class VisionSet:
 
 
 def _gunzip(source: Path, target: Path) -> None:
-    tmp = target.with_name(target.name + ".part")
-    with gzip.open(source, "rb") as src, open(tmp, "wb") as dst:
+    # atomic: a crash never leaves a half-written file under the real name
+    with gzip.open(source, "rb") as src, atomic_write(target, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    tmp.replace(target)  # atomic: a crash never leaves a half-written file under the real name
 
 
 def extract_placed_archives(spec: VisionSet, root: Path) -> None:
@@ -123,7 +127,7 @@ def _absent_message(spec: VisionSet, root: Path) -> str:
             "that has them")
 
 
-def check_ready(spec: VisionSet, data_config) -> None:
+def check_ready(spec: VisionSet, data_config: DataConfig) -> None:
     """A ConfigError when the set is absent and may not be downloaded (checked before a run
     starts, so nothing is written and Ray is not started)."""
     root = data_root(data_config)
@@ -151,7 +155,7 @@ def _lock_or_read_only(spec: VisionSet, root: Path):
     return lock
 
 
-def open_vision_set(spec: VisionSet, data_config) -> Any:
+def open_vision_set(spec: VisionSet, data_config: DataConfig) -> Any:
     """The torchvision training-split dataset, downloaded first when absent and allowed."""
     root = data_root(data_config)
     download = data_config.download is not False
@@ -187,7 +191,7 @@ def _images_and_labels(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
-def load_vision_set(spec: VisionSet, data_config, seed: int) -> DataBundle:
+def load_vision_set(spec: VisionSet, data_config: DataConfig, seed: int) -> DataBundle:
     """The set as normalized float tensors with a stratified train/validation split.
 
     Memory: float32 tensors of the whole training split (MNIST 188 MB, CIFAR 614 MB), held once
@@ -218,7 +222,7 @@ def load_vision_set(spec: VisionSet, data_config, seed: int) -> DataBundle:
 
 def register_vision_set(spec: VisionSet) -> None:
     """Register ``spec`` as a data set and record what raytuner knows about it."""
-    def load(data_config, seed: int) -> DataBundle:
+    def load(data_config: DataConfig, seed: int) -> DataBundle:
         return load_vision_set(spec, data_config, seed)
 
     # declared for checks before loading (raytuner.data_traits)

@@ -11,10 +11,10 @@ from typing import Any
 
 from torch import nn
 
+from raytuner.config._pydantic import validate_section
 from raytuner.errors import ConfigError
-from raytuner.registry import Registry
-
-MODELS: Registry = Registry("model")
+from raytuner.models._registry import MODELS
+from raytuner.models.user import check_user_model_settings
 
 
 def list_models() -> list[str]:
@@ -26,10 +26,7 @@ def validate_model_settings(name: str, settings: dict[str, Any], *, path: str = 
     """Check ``settings`` against the model's settings class; returns them with defaults filled."""
     entry = MODELS.get(name, path=f"{path}.name")
     if entry.settings is None:  # user model: its own signature is the contract
-        from raytuner.models.user import check_user_model_settings
-
         return check_user_model_settings(entry.factory, name, settings, path=path)
-    from raytuner.config._pydantic import validate_section
 
     return validate_section(entry.settings, settings, path=path).model_dump()
 
@@ -50,3 +47,5 @@ def create_model(
 
 # Register the built-in models (imported for their side effect).
 from raytuner.models import cnn, mlp, resnet  # noqa: E402,F401
+
+__all__ = ["MODELS", "create_model", "list_models", "validate_model_settings"]

@@ -15,7 +15,7 @@ from pydantic import (
 )
 from torch import nn
 
-from raytuner.models import MODELS
+from raytuner.models._registry import MODELS
 from raytuner.models.layers import Activation, activation
 
 MAX_DEPTH = 6

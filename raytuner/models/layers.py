@@ -1,16 +1,23 @@
-"""Small building blocks shared by the built-in models."""
+"""Small building blocks shared by the built-in models: activations by name."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
 
 from torch import nn
 
-Activation = Literal["relu", "gelu", "silu"]
+from raytuner.registry import Registry
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+#: ``activation`` setting of the built-in models -> a module factory
+ACTIVATIONS: Registry[Callable[[], nn.Module]] = Registry("activation")
+ACTIVATIONS.register("relu")(nn.ReLU)
+ACTIVATIONS.register("gelu")(nn.GELU)
+ACTIVATIONS.register("silu")(nn.SiLU)
+
+#: the settings field of an activation: a registered name
+Activation = ACTIVATIONS.field()
 
 
 def activation(name: str) -> nn.Module:
     """A fresh activation module by name."""
-    return _ACTIVATIONS[name]()
+    return ACTIVATIONS.create(name)

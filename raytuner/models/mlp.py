@@ -7,7 +7,7 @@ import math
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from raytuner.models import MODELS
+from raytuner.models._registry import MODELS
 from raytuner.models.layers import Activation
 from raytuner.models.layers import activation as make_activation
 

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from raytuner.models import MODELS
+from raytuner.models._registry import MODELS
 
 
 class ResNetSettings(BaseModel):

@@ -15,33 +15,23 @@ warm start does not apply to them (a note says so).
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raytuner.after.summary import read_or_build_summary
+from raytuner.config.overrides import get_dotted
 from raytuner.config.schema import Experiment
-from raytuner.config.validate import get_dotted, with_params
+from raytuner.config.validate import with_params
 from raytuner.errors import ConfigError
-from raytuner.search.space import Param, all_params, hyperopt_point, nest_point
+from raytuner.runs.folder import load_run_experiment
+from raytuner.search.searchers import SEARCHERS, WarmPoint
+from raytuner.search.space import Param, active_params, all_params, nest_point
 
 log = logging.getLogger("raytuner")
 
-#: HyperOpt trial ids of seeded results start here, far from the ids Ray's searcher hands out
-#: (0, 1, 2, ...), so TPE never mixes a seeded result with a new trial's values.
-TID_OFFSET = 1_000_000_000
 #: Settings allowed to differ between the old trial and the new experiment.
 IGNORED_SETTINGS = {"train.epochs"}
-
-
-@dataclass
-class WarmPoint:
-    """One earlier trial that fits the new space: its params there and its result."""
-
-    trial_id: str
-    params: dict[str, Any]
-    reward: float
 
 
 def check_warm_start(exp: Experiment) -> None:
@@ -49,15 +39,13 @@ def check_warm_start(exp: Experiment) -> None:
     anything starts); a note when the algorithm cannot use it."""
     if not exp.search.warm_start:
         return
-    from raytuner.run.rundir import load_run_experiment
-
     folder = Path(exp.search.warm_start).expanduser()
     try:
         load_run_experiment(folder)
     except ConfigError as exc:
         raise ConfigError(f"{exp.search.warm_start!r} is not a usable run folder: {exc}",
                           path="search.warm_start") from None
-    if exp.search.algorithm != "hyperopt":
+    if not SEARCHERS.get(exp.search.algorithm).factory.learns_from_results:
         log.warning("search.warm_start: %s search does not learn from earlier results; the "
                     "warm start does not apply and is ignored", exp.search.algorithm)
 
@@ -78,18 +66,6 @@ def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[st
         elif a != b and path not in IGNORED_SETTINGS:
             keys.append(path)
     return keys
-
-
-def active_params(space: list[Param], flat: dict[str, Any]) -> dict[str, Any]:
-    """The values of ``flat`` on the branches it chooses (inactive branches left out)."""
-    out: dict[str, Any] = {}
-    for p in space:
-        value = flat[p.path]
-        out[p.path] = value
-        for option in p.options:
-            if option.value == value:
-                out.update(active_params(option.subspace, flat))
-    return out
 
 
 def _fit_point(record: dict[str, Any], old_exp: Experiment, new_exp: Experiment,
@@ -116,11 +92,13 @@ def _fit_point(record: dict[str, Any], old_exp: Experiment, new_exp: Experiment,
     return params, ""
 
 
-def warm_points(exp: Experiment, space: list[Param]) -> list[WarmPoint]:
-    """The earlier run's trials that fit ``exp``'s space, with their results."""
-    from raytuner.after.summary import read_or_build_summary
-    from raytuner.run.rundir import load_run_experiment
-
+def warm_points(exp: Experiment) -> list[WarmPoint]:
+    """The earlier run's trials that fit ``exp``'s space, with their results (none when the
+    experiment has no warm start or its algorithm does not learn from results)."""
+    if not exp.search.warm_start or not SEARCHERS.get(exp.search.algorithm).factory \
+            .learns_from_results:
+        return []
+    space = exp.space
     folder = Path(exp.search.warm_start or "").expanduser()
     old_exp = load_run_experiment(folder)
     summary = read_or_build_summary(folder)
@@ -141,29 +119,3 @@ def warm_points(exp: Experiment, space: list[Param]) -> list[WarmPoint]:
     log.warning("search.warm_start: seeded the searcher with %d of %d trials of %s",
                 len(points), len(summary["trials"]), folder)
     return points
-
-
-def seed_hyperopt_trials(trials, space: list[Param], points: list[WarmPoint], mode: str,
-                         labels: list[str]) -> None:
-    """Insert ``points`` into a HyperOpt ``Trials`` object as finished trials.
-
-    HyperOpt minimizes, so a reward maximized by the search becomes ``loss = -reward`` (the
-    sign Ray's ``HyperOptSearch`` uses for the trials it runs itself).
-    """
-    from hyperopt import JOB_STATE_DONE, STATUS_OK
-    from hyperopt.fmin import generate_trial
-
-    sign = -1.0 if mode == "max" else 1.0
-    docs = []
-    for i, point in enumerate(points):
-        tid = TID_OFFSET + i
-        doc = generate_trial(tid, hyperopt_point(space, point.params))
-        for label in labels:  # labels of branches not taken: empty, as HyperOpt writes them
-            doc["misc"]["idxs"].setdefault(label, [])
-            doc["misc"]["vals"].setdefault(label, [])
-        doc["state"] = JOB_STATE_DONE
-        doc["result"] = {"loss": sign * point.reward, "status": STATUS_OK}
-        docs.append(copy.deepcopy(doc))
-    if docs:
-        trials.insert_trial_docs(docs)
-        trials.refresh()

@@ -1,25 +1,13 @@
 """One aggregated TensorBoard view of a whole experiment: per-trial curves, an HParams
-session per trial, experiment-level curves; written live by a Ray Tune callback, rebuildable
-from a run folder, served by ``raytuner tensorboard``."""
+session per trial, experiment-level curves; written live by a Ray Tune callback
+(:mod:`.callback`), rebuildable from a run folder (:mod:`.rebuild`), served by
+``raytuner tensorboard`` (:mod:`.server`). :mod:`.aggregator` writes it without Ray,
+:mod:`.layout` names its runs and tags, :mod:`.events` reads and writes event files."""
 
-from raytuner.tensorboard.aggregator import Aggregator
-from raytuner.tensorboard.layout import TENSORBOARD_DIR
+from raytuner._lazy import exports
 
-__all__ = ["Aggregator", "TENSORBOARD_DIR", "TensorBoardCallback", "rebuild", "serve"]
-
-
-def __getattr__(name: str):
-    # Ray and TensorBoard's server load only when used: `raytuner validate` stays fast.
-    if name == "TensorBoardCallback":
-        from raytuner.tensorboard.callback import TensorBoardCallback
-
-        return TensorBoardCallback
-    if name == "rebuild":
-        from raytuner.tensorboard.rebuild import rebuild
-
-        return rebuild
-    if name == "serve":
-        from raytuner.tensorboard.server import serve
-
-        return serve
-    raise AttributeError(name)
+# Ray and TensorBoard's server load only when used: `raytuner validate` stays fast.
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "Aggregator": "aggregator", "TensorBoardCallback": "callback", "rebuild": "rebuild",
+    "serve": "server",
+})

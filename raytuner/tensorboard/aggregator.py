@@ -101,8 +101,11 @@ class Aggregator:
 
     # -- trial events ---------------------------------------------------------------------
 
-    def has_trial(self, trial_id: str) -> bool:
-        return trial_id in self._trials
+    def status(self, trial_id: str) -> str | None:
+        """The status word written for ``trial_id`` (``running`` until it ended), or None for
+        a trial not seen yet."""
+        trial = self._trials.get(trial_id)
+        return trial.status if trial is not None else None
 
     def trial_started(self, trial_id: str, params: dict[str, Any], wall: float) -> None:
         """Open the trial's run and its HParams session (once, even across restores)."""

@@ -1,28 +1,33 @@
 """The driver-side Ray Tune callback that writes the aggregated TensorBoard view live.
 
-It subclasses Ray's ``TBXLoggerCallback`` only so that Ray does not add its own: Ray's logger
-would write the same curves a second time (one tensorboardX run per trial, under
-``ray/tune/...`` tags, HParams only at trial end, and the replayed step twice after a
-restore). Ray's CSV and JSON loggers stay: ``ExperimentAnalysis``, the summary and
-``raytuner tensorboard --rebuild`` read their files.
+A plain ``ray.tune.Callback``: Tune's own tensorboardX logger is kept out by the run
+(``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``, see :mod:`raytuner.runs.tuner`), which gives Tune the
+CSV and JSON loggers explicitly (``ExperimentAnalysis``, the summary and
+``raytuner tensorboard --rebuild`` read their files).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ray.tune.logger import TBXLoggerCallback
+from ray.tune import Callback
 
-from raytuner.tensorboard import layout, storage
+from raytuner.config.metrics import reported_metrics
+from raytuner.config.schema import Experiment
+from raytuner.runs.folder import TENSORBOARD_DIR
+from raytuner.search.space import flatten
+from raytuner.tensorboard import storage
 from raytuner.tensorboard.aggregator import Aggregator
+from raytuner.trial.status import max_epochs_of, trial_status
 
 log = logging.getLogger("raytuner")
 
 
-class TensorBoardCallback(TBXLoggerCallback):
+class TensorBoardCallback(Callback):
     """Feeds every trial event to an :class:`Aggregator` writing ``<run_dir>/tensorboard``.
 
     The destination comes from the trials' own storage (local folder or remote filesystem),
@@ -30,8 +35,7 @@ class TensorBoardCallback(TBXLoggerCallback):
     in a local folder and uploaded every ``upload_interval_s`` seconds and at the end.
     """
 
-    def __init__(self, experiment: dict[str, Any], *, upload_interval_s: float = 10.0):
-        # TBXLoggerCallback.__init__ is skipped on purpose: it opens tensorboardX writers.
+    def __init__(self, experiment: Experiment, *, upload_interval_s: float = 10.0):
         self.experiment = experiment
         self.upload_interval_s = upload_interval_s
         self._reset()
@@ -53,7 +57,7 @@ class TensorBoardCallback(TBXLoggerCallback):
 
     # -- setup ----------------------------------------------------------------------------
 
-    def _open(self, trial) -> Aggregator | None:
+    def _open(self, trial: Any) -> Aggregator | None:
         """The aggregator, opened on the first trial event (trials carry the storage)."""
         if self._agg is not None or self._failed:
             return self._agg
@@ -64,38 +68,33 @@ class TensorBoardCallback(TBXLoggerCallback):
             self._failed = True
         return self._agg
 
-    def _make_aggregator(self, trial) -> Aggregator:
-        from raytuner.config.validate import validate_experiment
-        from raytuner.search.space import parse_space
-        from raytuner.trial.metrics import EPOCH_METRICS, reported_metrics
-
-        exp = validate_experiment(self.experiment, source="experiment", check_space=False)
+    def _make_aggregator(self, trial: Any) -> Aggregator:
+        exp = self.experiment
         fs = trial.storage.storage_filesystem
-        path = f"{trial.storage.experiment_fs_path}/{layout.TENSORBOARD_DIR}"
+        path = f"{trial.storage.experiment_fs_path}/{TENSORBOARD_DIR}"
         if storage.is_local(fs):
             logdir = Path(path)
         else:
             logdir = storage.local_staging_dir()
             storage.download(fs, path, logdir)  # what earlier drivers wrote, for the read-back
             self._uploader = storage.Uploader(logdir, fs, path)
-        self.space = parse_space(exp.search.space)
-        self.default_epochs = exp.train.epochs
-        return Aggregator(
-            logdir, metric=exp.search.metric, mode=exp.search.mode, space=self.space,
-            metric_modes={k: v for k, v in EPOCH_METRICS.items() if v},
-            known_metrics=reported_metrics(exp), start_time=self._start)
+        return Aggregator(logdir, metric=exp.search.metric, mode=exp.search.mode,
+                          space=exp.space, metric_modes={},
+                          known_metrics=reported_metrics(exp), start_time=self._start)
 
-    def setup(self, **info) -> None:
+    def setup(self, **info: Any) -> None:
         self._start = time.time()
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _params(self, trial) -> dict[str, Any]:
-        from raytuner.search.space import flatten
+    def _params(self, trial: Any) -> dict[str, Any]:
+        return flatten(trial.config, self.experiment.space)
 
-        return flatten(trial.config, self.space)
+    def _status(self, trial: Any, ray_status: str) -> str:
+        max_epochs = max_epochs_of(self._params(trial), self.experiment.train.epochs)
+        return trial_status(ray_status, trial.last_result, max_epochs)
 
-    def _guard(self, action, *args, **kwargs) -> None:
+    def _guard(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         try:
             action(*args, **kwargs)
             self._agg.flush()
@@ -116,54 +115,50 @@ class TensorBoardCallback(TBXLoggerCallback):
 
     # -- Ray Tune hooks -------------------------------------------------------------------
 
-    def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self._open(trial):
             self._guard(self._agg.trial_started, trial.trial_id, self._params(trial),
                         time.time())
 
-    def on_trial_result(self, iteration: int, trials: list, trial, result: dict,
-                        **info) -> None:
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
         if self._open(trial):
             self._guard(self._agg.trial_result, trial.trial_id, self._params(trial), result,
                         time.time())
 
-    def _ended(self, trial, errored: bool) -> None:
-        if not self._open(trial):
-            return
-        params = self._params(trial)
-        max_epochs = int(params.get("train.epochs", self.default_epochs))
-        status = layout.trial_status("ERROR" if errored else "TERMINATED", trial.last_result,
-                                     max_epochs)
+    def _ended(self, trial: Any, status: str) -> None:
         # An errored trial may still be continued by `raytuner resume`.
-        self._guard(self._agg.trial_ended, trial.trial_id, params, status, time.time(),
-                    final=(status != "errored"))
+        self._guard(self._agg.trial_ended, trial.trial_id, self._params(trial), status,
+                    time.time(), final=(status != "errored"))
 
-    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        self._ended(trial, errored=False)
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._open(trial):
+            self._ended(trial, self._status(trial, "TERMINATED"))
 
-    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-        self._ended(trial, errored=True)
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._open(trial):
+            self._ended(trial, self._status(trial, "ERROR"))
 
-    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if self._agg is not None:
             self._guard(self._agg.tick, time.time())
             self._upload()
 
-    def on_experiment_end(self, trials: list, **info) -> None:
-        if self._agg is not None:
-            try:
-                self._agg.close()
-            except Exception:
-                log.exception("raytuner: TensorBoard aggregation failed at the end")
-            self._upload(force=True)
-            self._agg = None
-
-    # LoggerCallback hooks Ray may call: nothing to do (results arrive in on_trial_result).
-    def log_trial_start(self, trial) -> None:
-        return None
-
-    def log_trial_result(self, iteration: int, trial, result: dict) -> None:
-        return None
-
-    def log_trial_end(self, trial, failed: bool = False) -> None:
-        return None
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        if self._agg is None:
+            return
+        # A trial can train all its epochs without Tune completing it (Hyperband leaves one
+        # PAUSED at max_t): completed, as the summary says. (Trials Tune stops when the run is
+        # interrupted are not ended here: a resume continues them.)
+        for trial in trials:
+            if (self._status(trial, trial.status) == "completed"
+                    and self._agg.status(trial.trial_id) == "running"):
+                self._ended(trial, "completed")
+        if self._agg is None:
+            return
+        try:
+            self._agg.close()
+        except Exception:
+            log.exception("raytuner: TensorBoard aggregation failed at the end")
+        self._upload(force=True)
+        self._agg = None

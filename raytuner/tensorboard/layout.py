@@ -12,14 +12,15 @@ import math
 import re
 from typing import Any
 
-from raytuner.search.space import Param, all_params, describe
+from raytuner.config.metrics import direction
+from raytuner.search.space import Param, describe, searched_paths
+from raytuner.trial.status import FINAL_STATUSES
 
 EXPERIMENT_RUN = "experiment"
 TRIALS_DIR = "trials"
-TENSORBOARD_DIR = "tensorboard"
 
-#: status words (shared contract) and their code in the ``trial/status`` HParams metric
-STATUS_CODES = {"completed": 1, "stopped": 2, "errored": 3, "diverged": 4}
+#: final status words (raytuner.trial.status) and their code in the ``trial/status`` metric
+STATUS_CODES = {status: code for code, status in enumerate(FINAL_STATUSES, start=1)}
 STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 STATUS_TAGS = ["running", *STATUS_CODES]
 
@@ -36,8 +37,6 @@ _NOT_METRICS = {"epoch", "diverged", "done", "trial_id", "experiment_tag", "shou
                 "checkpoint_dir_name", "config"}
 _SPLIT_PREFIXES = ("train_", "val_", "test_")
 _PERF_KEYS = {"epoch_time_s", "samples_per_s"}
-_MAX_WORDS = ("accuracy", "acc", "f1", "auc", "precision", "recall", "iou", "map")
-_MIN_WORDS = ("loss", "error", "err", "mse", "mae", "perplexity")
 
 
 def metric_tag(name: str) -> str:
@@ -61,33 +60,16 @@ def is_metric(name: str, value: Any) -> bool:
 
 
 def metric_mode(name: str, known: dict[str, str]) -> str:
-    """'min', 'max' or '' (no best value makes sense, e.g. the learning rate)."""
+    """'min', 'max' or '' (no best value makes sense, e.g. the learning rate): ``known``
+    first (the search metric's mode), else the metric catalogue's direction."""
     if name in known:
         return known[name]
-    words = name.lower().split("_")
-    if any(w in _MIN_WORDS for w in words):
-        return "min"
-    if any(w in _MAX_WORDS for w in words):
-        return "max"
-    return ""
+    return direction(name)
 
 
 def search_tags(metric: str) -> tuple[str, str]:
     """(best vs cumulative epochs, best vs seconds) tags of the experiment run."""
     return f"search/best_{metric}_vs_epochs", f"search/best_{metric}_vs_seconds"
-
-
-def trial_status(ray_status: str, last_result: dict[str, Any] | None, max_epochs: int) -> str:
-    """Status word of a finished trial: diverged, errored, completed or stopped (early, by the
-    scheduler); ``running`` for one that has not ended."""
-    result = last_result or {}
-    if result.get("diverged") == 1.0:
-        return "diverged"
-    if ray_status == "ERROR":
-        return "errored"
-    if ray_status == "TERMINATED":
-        return "completed" if int(result.get("epoch") or 0) >= max_epochs else "stopped"
-    return "running"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +86,7 @@ def hparam_value(value: Any) -> bool | int | float | str:
 
 
 def domains(space: list[Param]) -> dict[str, Any]:
-    """HParams domain of each searched path (from :func:`raytuner.space.describe`)."""
+    """HParams domain of each searched path (from :func:`raytuner.search.space.describe`)."""
     out: dict[str, Any] = {}
     for path, info in describe(space).items():
         if info["kind"] in ("choice", "grid"):
@@ -146,7 +128,7 @@ def _short(value: Any) -> str:
 
 def run_name(trial_id: str, params: dict[str, Any], space: list[Param], keys: int = 3) -> str:
     """``trials/<trial_id>,lr=0.003,channels=32,...``: the id and the first searched values."""
-    paths = [p for p in dict.fromkeys(q.path for q in all_params(space)) if p in params]
+    paths = [p for p in searched_paths(space) if p in params]
     short = [p.rsplit(".", 1)[-1] for p in paths]
     parts = [trial_id]
     for path, name in list(zip(paths, short, strict=True))[:keys]:

@@ -6,31 +6,31 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow.fs as pafs
+from tensorboard import program
+
 from raytuner.errors import ConfigError, RunError
-from raytuner.tensorboard import layout, storage
+from raytuner.files import resolve_location
+from raytuner.runs.folder import EXPERIMENT_STATE_PREFIX, TENSORBOARD_DIR, load_run_experiment
+from raytuner.tensorboard import storage
+from raytuner.tensorboard.rebuild import rebuild as rebuild_logs
 
 
-def _has_experiment_state(fs, path: str) -> bool:
-    import pyarrow.fs as pafs
-
+def _has_experiment_state(fs: pafs.FileSystem, path: str) -> bool:
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
-    return any(i.base_name.startswith("experiment_state") for i in infos)
+    return any(i.base_name.startswith(EXPERIMENT_STATE_PREFIX) for i in infos)
 
 
 def prepare_logdir(location: str, *, rebuild: bool) -> tuple[str, object | None]:
     """The local folder TensorBoard reads, and for a remote run the filesystem to refresh it
     from. Rebuilds first when asked, or when the run has results but no aggregated logs yet
     (a run made before the live writer existed)."""
-    import pyarrow.fs as pafs
-
-    from raytuner.tensorboard.rebuild import load_experiment
-    from raytuner.tensorboard.rebuild import rebuild as rebuild_logs
-
-    fs, path = storage.resolve(location)
+    resolved = resolve_location(location, key=None)
+    fs, path = resolved.filesystem, resolved.fs_path
     if fs.get_file_info(path).type != pafs.FileType.Directory:
         raise ConfigError("run folder not found", source=str(location))
-    load_experiment(fs, path)  # a clear error for a folder that is not a run
-    target = f"{path}/{layout.TENSORBOARD_DIR}"
+    load_run_experiment(path, filesystem=fs)  # a clear error for a folder that is not a run
+    target = f"{path}/{TENSORBOARD_DIR}"
     missing = fs.get_file_info(target).type != pafs.FileType.Directory
     if rebuild or (missing and _has_experiment_state(fs, path)):
         print(f"rebuilding {target} from the trials' result files", flush=True)
@@ -43,7 +43,8 @@ def prepare_logdir(location: str, *, rebuild: bool) -> tuple[str, object | None]
     return str(cache), (fs, target)
 
 
-def _refresh(remote, cache: str, interval_s: float, stop: threading.Event) -> None:
+def _refresh(remote: tuple[pafs.FileSystem, str], cache: str, interval_s: float,
+             stop: threading.Event) -> None:
     fs, target = remote
     while not stop.wait(interval_s):
         try:
@@ -56,8 +57,6 @@ def serve(location: str, *, host: str = "127.0.0.1", port: int | None = None,
           rebuild: bool = False, refresh_s: float = 10.0) -> int:
     """Start TensorBoard on the run's aggregated logs, print its URL, and serve until
     interrupted. Works while the run is going: TensorBoard reloads the folder as it grows."""
-    from tensorboard import program
-
     logdir, remote = prepare_logdir(location, rebuild=rebuild)
     board = program.TensorBoard()
     flags = {"logdir": logdir, "host": host, "reload_interval": 5.0}

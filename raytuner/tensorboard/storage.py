@@ -1,5 +1,6 @@
-"""Where the aggregated logs live: a local folder, or any pyarrow filesystem Ray's storage
-supports (s3://, gs://, a custom ``storage_filesystem``).
+"""Writing the aggregated logs where they live: a local folder, or any pyarrow filesystem
+Ray's storage supports (s3://, gs://, a custom ``storage_filesystem``; locations are resolved
+by :func:`raytuner.files.resolve_location`).
 
 TensorBoard's event files are append-only, so a remote copy is kept by writing locally and
 uploading every file whose size changed since the last upload.
@@ -13,17 +14,6 @@ import tempfile
 from pathlib import Path
 
 import pyarrow.fs as pafs
-
-
-def resolve(location: str | Path) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path) of a local path or a URI such as ``s3://bucket/runs/x``."""
-    text = str(location)
-    if "://" in text and not text.startswith("file://"):
-        fs, path = pafs.FileSystem.from_uri(text)
-        return fs, path.rstrip("/")
-    if text.startswith("file://"):
-        text = text[len("file://"):]
-    return pafs.LocalFileSystem(), str(Path(text).expanduser().resolve())
 
 
 def is_local(fs: pafs.FileSystem) -> bool:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from raytuner.config.schema import TrainConfig
+
 log = logging.getLogger("raytuner")
 _NOTED: set[str] = set()
 
@@ -56,7 +58,7 @@ class Speed:
         return tensor
 
 
-def plan_speed(train, device: torch.device) -> Speed:
+def plan_speed(train: TrainConfig, device: torch.device) -> Speed:
     """Resolve the ``train`` section's speed settings for ``device``."""
     cuda = device.type == "cuda"
     amp_dtype, scaler = None, False

@@ -7,21 +7,24 @@ uninterrupted one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
 from raytuner.errors import ConfigError
 
-AUGMENTATIONS = ("crop", "hflip")
+if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+    from raytuner.config.schema import AugmentConfig
 
 
-def requested(augment) -> list[str]:
+def requested(augment: AugmentConfig) -> list[str]:
     """The augmentations ``train.augment`` turns on."""
     return [name for name, on in (("crop", augment.crop_padding > 0), ("hflip", augment.hflip))
             if on]
 
 
-def check_augment(augment, allowed: tuple[str, ...] | None, data_name: str,
+def check_augment(augment: AugmentConfig, allowed: tuple[str, ...] | None, data_name: str,
                   input_shape: tuple[int, ...] | None = None) -> None:
     """A ConfigError when ``train.augment`` asks for something the data set does not allow.
 
@@ -40,7 +43,8 @@ def check_augment(augment, allowed: tuple[str, ...] | None, data_name: str,
                           f"inputs of shape {tuple(input_shape)}", path="train.augment")
 
 
-def augment_batch(x: torch.Tensor, augment, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, augment: AugmentConfig, generator: torch.Generator
+                  ) -> torch.Tensor:
     """Randomly crop (after zero padding: the mean of standardized data) and flip a batch
     ``(B, C, H, W)``; each example gets its own offsets and coin."""
     batch, _, height, width = x.shape

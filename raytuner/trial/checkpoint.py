@@ -1,4 +1,4 @@
-"""Save and load the full training state, atomically, and convert to Ray checkpoints.
+"""Save and load the full training state of a trial, atomically and checksummed.
 
 A checkpoint is a folder holding ``state.pt`` (model, optimizer, LR schedule, RNG states, epoch,
 metric history, resolved config). It is written to a temporary file and renamed into place, so a

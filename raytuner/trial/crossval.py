@@ -5,7 +5,7 @@ experiment seed; fold ``i`` trains on the other ``k - 1`` folds and validates on
 :class:`CrossValTrainer` trains all folds side by side, one epoch of each per trial epoch, and
 reports the mean of every metric under its usual name plus ``<metric>_std`` (the spread over
 folds), so schedulers and searchers see one trial as usual. It has the same driving interface
-as :class:`raytuner.train.Trainer` (``epochs()``, ``state_dict()``, ``load_state_dict()``), and
+as :class:`raytuner.trial.loop.Trainer` (``epochs()``, ``state_dict()``, ``load_state_dict()``), and
 its checkpoint holds every fold's full state, so a resumed trial continues all folds exactly.
 
 The data arrive standardized with the statistics of the original training split, which
@@ -14,26 +14,23 @@ overlaps each fold's validation part: a per-channel mean and std only, a negligi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.model_selection import StratifiedKFold
 
+from raytuner.config.metrics import SPREAD_METRICS, SPREAD_SUFFIX
 from raytuner.config.schema import Experiment
-from raytuner.config.validate import with_params
 from raytuner.data import DataBundle
 from raytuner.errors import ConfigError
-from raytuner.trial.loop import Trainer
-from raytuner.trial.metrics import SPREAD_METRICS
+from raytuner.trial.loop import EpochRunner, Trainer
 from raytuner.trial.stopping import EarlyStopping
 
 
 def cv_splits(labels: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` stratified (train indices, validation indices) pairs; the validation parts are
     disjoint and cover every example once. The same ``seed`` gives the same folds."""
-    from sklearn.model_selection import StratifiedKFold
-
     counts = np.bincount(labels)
     smallest = int(counts[counts > 0].min())
     if k > smallest:
@@ -56,15 +53,14 @@ def fold_bundles(data: DataBundle, k: int, seed: int) -> list[DataBundle]:
     return bundles
 
 
-class CrossValTrainer:
+class CrossValTrainer(EpochRunner):
     """One trial trained on ``k`` folds; reports fold means and spreads every epoch."""
 
     def __init__(self, exp: Experiment, data: DataBundle, device: str | torch.device = "cpu"):
         self.exp = exp
         self.k = int(exp.data.cv_folds)
         # Early stopping judges the trial on the fold mean; folds must never stop on their own.
-        fold_exp = with_params(exp, {"train.early_stopping.patience": None})
-        self.folds = [Trainer(fold_exp, bundle, device)
+        self.folds = [Trainer(exp, bundle, device, stop_early=False)
                       for bundle in fold_bundles(data, self.k, exp.seed)]
         self.stopping = EarlyStopping(exp.train.early_stopping, exp.search.metric,
                                       exp.search.mode)
@@ -80,16 +76,6 @@ class CrossValTrainer:
         self.history.append(metrics)
         self.stopping.update(metrics)
         return metrics
-
-    @property
-    def finished(self) -> bool:
-        """True after ``train.epochs`` epochs, or when early stopping ended the trial."""
-        return self.epoch >= self.exp.train.epochs or self.stopping.stopped
-
-    def epochs(self) -> Iterator[dict[str, float]]:
-        """Run the remaining epochs, yielding each epoch's aggregated metrics."""
-        while not self.finished:
-            yield self.run_epoch()
 
     def state_dict(self) -> dict[str, Any]:
         """Every fold's full state plus the trial's own progress."""
@@ -125,7 +111,7 @@ def aggregate(per_fold: list[dict[str, float]], sizes: list[int]) -> dict[str, f
         values = np.array([m[key] for m in per_fold], dtype=float)
         out[key] = float(values.mean())
         if key in SPREAD_METRICS:
-            out[f"{key}_std"] = float(values.std())
+            out[f"{key}{SPREAD_SUFFIX}"] = float(values.std())
     out["epoch_time_s"] = float(sum(m["epoch_time_s"] for m in per_fold))
     train_time = sum(n / max(m["samples_per_s"], 1e-9) for m, n in zip(per_fold, sizes,
                                                                          strict=True))

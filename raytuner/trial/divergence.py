@@ -11,13 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from raytuner.config.metrics import is_share
+
 #: What a diverged trial reports for a search metric without a known bound. Finite on purpose:
 #: HyperOpt's TPE needs a number to rank, and JSON readers (result.json, summary.json,
 #: TensorBoard's HParams) choke on NaN/inf. Larger than any real loss of a classifier.
 UNBOUNDED_WORST = 1.0e9
-
-#: Metrics that are shares in [0, 1]: their worst value is a bound, not a sentinel.
-_BOUNDED_SUFFIXES = ("accuracy", "precision", "recall", "f1", "auc", "roc_auc")
 
 DIVERGED_KEY = "diverged"
 
@@ -69,8 +68,9 @@ def check_epoch(metrics: dict[str, float], history: list[dict[str, float]],
 
 def worst_value(metric: str, mode: str) -> float:
     """The worst value of ``metric`` for the searcher: a share's bound (0.0 when maximized,
-    1.0 when minimized), else -/+ :data:`UNBOUNDED_WORST`."""
-    bounded = metric.lower().endswith(_BOUNDED_SUFFIXES)
+    1.0 when minimized; shares come from the metric catalogue), else -/+
+    :data:`UNBOUNDED_WORST`."""
+    bounded = is_share(metric)
     if mode == "max":
         return 0.0 if bounded else -UNBOUNDED_WORST
     return 1.0 if bounded else UNBOUNDED_WORST

@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from raytuner.config.metrics import check_metric_name
 from raytuner.config.schema import Experiment
 from raytuner.data import DataBundle
 from raytuner.models import create_model
 from raytuner.trial.accel import plan_speed
 from raytuner.trial.augment import augment_batch, check_augment, requested
 from raytuner.trial.divergence import check_batch_loss, check_epoch
-from raytuner.trial.metrics import check_metric_name, classification_metrics
+from raytuner.trial.metrics import classification_metrics
 from raytuner.trial.optim import build_optimizer
 from raytuner.trial.schedules import LRSchedule, batch_bounds, steps_per_epoch
 from raytuner.trial.stopping import EarlyStopping
@@ -29,10 +30,37 @@ from raytuner.trial.stopping import EarlyStopping
 EVAL_BATCH = 1024
 
 
-class Trainer:
-    """One trial's model, optimizer, RNG and progress, trained epoch by epoch."""
+class EpochRunner:
+    """What drives a trial: :meth:`epochs` runs :meth:`run_epoch` until :attr:`finished`
+    (shared by :class:`Trainer` and the cross-validated trainer of many folds)."""
 
-    def __init__(self, exp: Experiment, data: DataBundle, device: str | torch.device = "cpu"):
+    exp: Experiment
+    epoch: int
+    stopping: EarlyStopping
+
+    def run_epoch(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        """True after ``train.epochs`` epochs, or earlier when early stopping ended the run."""
+        return self.epoch >= self.exp.train.epochs or self.stopping.stopped
+
+    def epochs(self) -> Iterator[dict[str, float]]:
+        """Run the remaining epochs, yielding each epoch's metrics."""
+        while not self.finished:
+            yield self.run_epoch()
+
+
+class Trainer(EpochRunner):
+    """One trial's model, optimizer, RNG and progress, trained epoch by epoch.
+
+    ``stop_early=False`` ignores ``train.early_stopping`` (a cross-validation fold: the trial
+    stops on the mean of its folds, never on one fold alone).
+    """
+
+    def __init__(self, exp: Experiment, data: DataBundle, device: str | torch.device = "cpu",
+                 *, stop_early: bool = True):
         self.exp = exp
         self.data = data
         self.device = torch.device(device)
@@ -56,8 +84,10 @@ class Trainer:
             epochs=exp.train.epochs,
             steps_per_epoch=steps_per_epoch(len(data.train_y), exp.train.batch_size),
             plateau_mode=self._plateau_target()[1])
-        self.stopping = EarlyStopping(exp.train.early_stopping, exp.search.metric,
-                                      exp.search.mode)
+        stopping = exp.train.early_stopping
+        if not stop_early:
+            stopping = stopping.model_copy(update={"patience": None})
+        self.stopping = EarlyStopping(stopping, exp.search.metric, exp.search.mode)
         self.augment = exp.train.augment if requested(exp.train.augment) else None
         self.epoch = 0
         self.history: list[dict[str, float]] = []
@@ -134,16 +164,6 @@ class Trainer:
         check_epoch(metrics, self.history, self.exp.train.divergence_factor)  # may raise Diverged
         return metrics
 
-    @property
-    def finished(self) -> bool:
-        """True after ``train.epochs`` epochs, or earlier when early stopping ended the run."""
-        return self.epoch >= self.exp.train.epochs or self.stopping.stopped
-
-    def epochs(self) -> Iterator[dict[str, float]]:
-        """Run the remaining epochs, yielding each epoch's metrics."""
-        while not self.finished:
-            yield self.run_epoch()
-
     # -- state ----------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
@@ -194,8 +214,9 @@ def fit(exp: Experiment, data: DataBundle, *, state: dict[str, Any] | None = Non
         device: str | torch.device = "cpu") -> Trainer:
     """Train ``exp`` on ``data`` to ``train.epochs``, optionally resuming from ``state``.
 
-    ``on_epoch_end(metrics, trainer)`` runs after every epoch (the Ray adapter reports and
-    checkpoints there). Returns the trainer with the final state.
+    ``on_epoch_end(metrics, trainer)`` runs after every epoch (an in-process driver can report
+    or checkpoint there; the Ray adapter drives :meth:`Trainer.epochs` itself). Returns the
+    trainer with the final state.
     """
     trainer = Trainer(exp, data, device)
     if state is not None:

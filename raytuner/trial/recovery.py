@@ -4,18 +4,24 @@ Ray hands a restored or retried trial its latest registered checkpoint. When tha
 truncated or corrupt (a disk that filled up, a node lost mid-copy, a bit flip caught by the
 checksum), the trial resumes from the newest *valid* earlier checkpoint folder of the same trial
 (``checkpoint_NNNNNN`` siblings, Ray's naming) and says so in the log; when none is valid, it
-fails with a clear :class:`~raytuner.checkpoint.CheckpointError` instead of starting over or
+fails with a clear :class:`~raytuner.errors.CheckpointError` instead of starting over or
 training on garbage.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from raytuner.trial.checkpoint import CheckpointError, load_state
+import pyarrow.fs
+import torch
+
+from raytuner.config.schema import Experiment
+from raytuner.errors import CheckpointError
+from raytuner.trial.checkpoint import load_state
 
 log = logging.getLogger("raytuner")
 
@@ -48,17 +54,18 @@ def load_first_valid(candidates: Iterable[tuple[str, Callable[[], Any]]]
                           + "; ".join(problems))
 
 
-def _load_ray_checkpoint(checkpoint) -> dict[str, Any]:
+# Ray's checkpoints are used through their own interface (``path``, ``filesystem``,
+# ``as_directory()``, the class itself for siblings), so only the adapter imports Ray.
+
+
+def _load_ray_checkpoint(checkpoint: Any) -> dict[str, Any]:
     with checkpoint.as_directory() as folder:
         return load_state(folder)
 
 
-def _older_siblings(checkpoint) -> list:
+def _older_siblings(checkpoint: Any) -> list:
     """Earlier ``checkpoint_NNNNNN`` folders of the same trial, newest first, on whatever
     storage the checkpoint lives on (local disk, NFS, S3...)."""
-    import pyarrow.fs
-    from ray import tune
-
     index = checkpoint_index(checkpoint.path)
     if index is None:
         return []
@@ -70,11 +77,11 @@ def _older_siblings(checkpoint) -> list:
     older = [(checkpoint_index(info.path), info.path) for info in infos
              if info.type == pyarrow.fs.FileType.Directory]
     older = sorted((i, p) for i, p in older if i is not None and i < index)
-    return [tune.Checkpoint(path, filesystem=checkpoint.filesystem)
+    return [type(checkpoint)(path, filesystem=checkpoint.filesystem)
             for _, path in reversed(older)]
 
 
-def restore_trial_state(checkpoint) -> dict[str, Any]:
+def restore_trial_state(checkpoint: Any) -> dict[str, Any]:
     """The training state to resume from Ray's ``checkpoint``, falling back to the newest
     valid earlier checkpoint of the trial when it is corrupt (logged as a warning)."""
 
@@ -96,13 +103,9 @@ def restore_trial_state(checkpoint) -> dict[str, Any]:
     return state
 
 
-def release_memory(exp) -> None:
+def release_memory(exp: Experiment) -> None:
     """After an out-of-memory error: say what happened and free cached GPU memory, so the retry
     Ray starts from the last checkpoint does not inherit a fragmented cache."""
-    import gc
-
-    import torch
-
     log.warning("raytuner: trial ran out of memory (train.batch_size=%s, resources.gpu=%s); "
                 "it is retried from its last checkpoint up to failure.max_retries times; if it "
                 "fails again, lower train.batch_size or the model size",

@@ -16,11 +16,39 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from raytuner.registry import Registry
+
+if TYPE_CHECKING:  # the schema imports this module for the names: no import back at runtime
+    from raytuner.config.schema import LRScheduleConfig
+
 DEFAULT_GAMMA = {"step": 0.1, "multistep": 0.1, "plateau": 0.1, "exponential": 0.9}
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where training is, counted after warmup: the schedule proper starts at its own 0."""
+
+    epoch: int  # 0-based epoch
+    epochs: int  # the schedule's length in epochs (training epochs after warmup)
+    step: int  # 0-based optimizer step
+    steps: int  # the schedule's length in optimizer steps
+
+
+Schedule = Callable[["LRScheduleConfig", float, Position], float]
+#: ``train.lr_schedule.name`` -> ``schedule(cfg, base_lr, position) -> lr``
+LR_SCHEDULES: Registry[Schedule] = Registry("learning-rate schedule")
+#: schedules whose lr changes within an epoch (the others are set once per epoch)
+PER_BATCH = {"onecycle"}
+
+
+def _gamma(cfg: LRScheduleConfig) -> float:
+    return cfg.gamma if cfg.gamma is not None else DEFAULT_GAMMA[cfg.name]
 
 
 def warmup_factor(epoch: int, warmup_epochs: int, start_factor: float) -> float:
@@ -28,18 +56,48 @@ def warmup_factor(epoch: int, warmup_epochs: int, start_factor: float) -> float:
     return start_factor + (1.0 - start_factor) * min(epoch, warmup_epochs) / warmup_epochs
 
 
-def epoch_factor(cfg, epoch: int, epochs: int) -> float:
-    """lr multiplier of ``epoch`` (0-based, counted after warmup) for the per-epoch schedules;
-    ``epochs`` is the schedule's length (training epochs after warmup)."""
-    name = cfg.name
-    gamma = cfg.gamma if cfg.gamma is not None else DEFAULT_GAMMA.get(name, 1.0)
-    if name == "step":
-        return gamma ** (epoch // cfg.step_size)
-    if name == "multistep":
-        return gamma ** bisect.bisect_right(default_milestones(cfg, epochs), epoch)
-    if name == "exponential":
-        return gamma ** epoch
-    return 1.0  # constant (and plateau, whose reductions live in ReduceLROnPlateau)
+@LR_SCHEDULES.register("constant")
+def constant(cfg: LRScheduleConfig, base_lr: float, at: Position) -> float:
+    """``train.lr`` throughout."""
+    return base_lr
+
+
+@LR_SCHEDULES.register("step")
+def step(cfg: LRScheduleConfig, base_lr: float, at: Position) -> float:
+    """Decay by ``gamma`` every ``step_size`` epochs (torch's ``StepLR``)."""
+    return base_lr * _gamma(cfg) ** (at.epoch // cfg.step_size)
+
+
+@LR_SCHEDULES.register("multistep")
+def multistep(cfg: LRScheduleConfig, base_lr: float, at: Position) -> float:
+    """Decay by ``gamma`` at each milestone (torch's ``MultiStepLR``)."""
+    return base_lr * _gamma(cfg) ** bisect.bisect_right(default_milestones(cfg, at.epochs),
+                                                         at.epoch)
+
+
+@LR_SCHEDULES.register("exponential")
+def exponential(cfg: LRScheduleConfig, base_lr: float, at: Position) -> float:
+    """Decay by ``gamma`` every epoch (torch's ``ExponentialLR``)."""
+    return base_lr * _gamma(cfg) ** at.epoch
+
+
+@LR_SCHEDULES.register("cosine")
+def cosine(cfg: LRScheduleConfig, base_lr: float, at: Position) -> float:
+    """Cosine annealing to ``min_lr`` (torch's ``CosineAnnealingLR``, one half period)."""
+    return cosine_lr(base_lr, cfg.min_lr, at.epoch, at.epochs)
+
+
+@LR_SCHEDULES.register("onecycle")
+def onecycle(cfg: LRScheduleConfig, base_lr: float, at: Position) -> float:
+    """One cycle per batch up to ``train.lr`` and down (torch's ``OneCycleLR``)."""
+    return onecycle_lr(cfg, base_lr, at.step, at.steps)
+
+
+@LR_SCHEDULES.register("plateau")
+def plateau(cfg: LRScheduleConfig, base_lr: float, at: Position) -> float:
+    """``train.lr`` until the monitored metric stops improving; the reductions need memory of
+    the metric, so torch's ``ReduceLROnPlateau`` (in :class:`LRSchedule`) owns them."""
+    return base_lr
 
 
 def cosine_lr(base_lr: float, min_lr: float, epoch: int, epochs: int) -> float:
@@ -48,14 +106,14 @@ def cosine_lr(base_lr: float, min_lr: float, epoch: int, epochs: int) -> float:
     return min_lr + (base_lr - min_lr) * (1.0 + math.cos(math.pi * t)) / 2.0
 
 
-def default_milestones(cfg, epochs: int) -> list[int]:
+def default_milestones(cfg: LRScheduleConfig, epochs: int) -> list[int]:
     """``milestones`` or, when not given, 50% and 75% of the schedule's epochs."""
     if cfg.milestones is not None:
         return list(cfg.milestones)
     return sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})
 
 
-def onecycle_lr(cfg, max_lr: float, step: int, total_steps: int) -> float:
+def onecycle_lr(cfg: LRScheduleConfig, max_lr: float, step: int, total_steps: int) -> float:
     """lr of batch ``step`` (0-based) of a one-cycle policy, as torch's ``OneCycleLR`` with
     cosine annealing (momentum is not cycled)."""
     initial = max_lr / cfg.div_factor
@@ -79,8 +137,8 @@ class LRSchedule:
     optimizer step and :meth:`end_epoch` with the epoch's metrics.
     """
 
-    def __init__(self, cfg, optimizer: torch.optim.Optimizer, *, base_lr: float, epochs: int,
-                 steps_per_epoch: int, plateau_mode: str = "min"):
+    def __init__(self, cfg: LRScheduleConfig, optimizer: torch.optim.Optimizer, *,
+                 base_lr: float, epochs: int, steps_per_epoch: int, plateau_mode: str = "min"):
         self.cfg = cfg
         self.optimizer = optimizer
         self.base_lr = base_lr
@@ -89,6 +147,7 @@ class LRSchedule:
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.step = 0  # optimizer steps taken (onecycle's position)
         self.epoch = 0  # current epoch, 0-based
+        self.schedule = LR_SCHEDULES.get(cfg.name, path="train.lr_schedule.name").factory
         self.plateau = None
         if cfg.name == "plateau":
             self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -96,20 +155,16 @@ class LRSchedule:
                 patience=cfg.patience, threshold=cfg.threshold, min_lr=cfg.min_lr)
 
     def lr_for(self, epoch: int, step: int | None = None) -> float:
-        """The lr of ``epoch`` (and, for onecycle, of batch ``step``) for every schedule but
-        plateau, whose lr after warmup depends on the metrics seen."""
+        """The lr of ``epoch`` (and, for per-batch schedules, of batch ``step``) for every
+        schedule but plateau, whose lr after warmup depends on the metrics seen."""
         if epoch < self.warmup:
             return self.base_lr * warmup_factor(epoch, self.warmup, self.cfg.warmup_start_factor)
-        main_epoch = epoch - self.warmup
-        if self.cfg.name == "cosine":
-            return cosine_lr(self.base_lr, self.cfg.min_lr, main_epoch, self.main_epochs)
-        if self.cfg.name == "onecycle":
-            if step is None:
-                step = epoch * self.steps_per_epoch
-            main_step = step - self.warmup * self.steps_per_epoch
-            return onecycle_lr(self.cfg, self.base_lr, main_step,
-                               self.main_epochs * self.steps_per_epoch)
-        return self.base_lr * epoch_factor(self.cfg, main_epoch, self.main_epochs)
+        if step is None:
+            step = epoch * self.steps_per_epoch
+        at = Position(epoch - self.warmup, self.main_epochs,
+                      step - self.warmup * self.steps_per_epoch,
+                      self.main_epochs * self.steps_per_epoch)
+        return self.schedule(self.cfg, self.base_lr, at)
 
     def _set(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -124,9 +179,10 @@ class LRSchedule:
         self._set(self.lr_for(epoch, self.step))
 
     def after_batch(self) -> None:
-        """Advance one optimizer step; only onecycle changes the lr within an epoch."""
+        """Advance one optimizer step; only :data:`PER_BATCH` schedules change the lr within
+        an epoch."""
         self.step += 1
-        if self.cfg.name == "onecycle" and self.epoch >= self.warmup:
+        if self.cfg.name in PER_BATCH and self.epoch >= self.warmup:
             self._set(self.lr_for(self.epoch, self.step))
 
     def end_epoch(self, value: float | None) -> None:

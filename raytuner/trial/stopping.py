@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from raytuner.config.schema import EarlyStoppingConfig
+
 
 class EarlyStopping:
     """Tracks the best value of one metric; :attr:`stopped` turns true when patience runs out."""
 
-    def __init__(self, cfg, metric: str, mode: str):
+    def __init__(self, cfg: EarlyStoppingConfig, metric: str, mode: str):
         self.patience = cfg.patience
         self.min_delta = cfg.min_delta
         self.metric = metric

@@ -1,7 +1,7 @@
-"""The thin Ray adapter: a sampled config -> a training run that reports every epoch.
+"""The Ray adapter of a trial: a sampled config -> a training run that reports every epoch.
 
-This is the only training-side module that imports Ray. Everything it calls (config resolution,
-data, the training loop, checkpoint files) works without Ray.
+The only module of the trial side that imports Ray. Everything it calls (applying the sampled
+values, data, the training loop, checkpoint files, recovery) works without Ray.
 """
 
 from __future__ import annotations
@@ -10,14 +10,17 @@ import logging
 import tempfile
 from typing import Any
 
+import ray
 import torch
+from ray import tune
 
 from raytuner.config.schema import Experiment
-from raytuner.config.validate import validate_experiment, with_params
+from raytuner.config.validate import with_params
 from raytuner.data import DataBundle, load_dataset
-from raytuner.search.space import flatten, parse_space
+from raytuner.search.space import flatten
 from raytuner.trial.checkpoint import save_state
 from raytuner.trial.crossval import make_trainer
+from raytuner.trial.divergence import DIVERGED_KEY
 from raytuner.trial.guard import guarded_epochs
 from raytuner.trial.recovery import restore_trial_state
 
@@ -26,11 +29,10 @@ from raytuner.trial.recovery import restore_trial_state
 _DATA_CACHE: dict[str, DataBundle] = {}
 
 
-def trial_experiment(experiment: dict[str, Any], config: dict[str, Any]) -> Experiment:
-    """The experiment one trial runs: the base experiment with the sampled params applied."""
-    base = validate_experiment(experiment, source="experiment", check_space=False)
-    params = flatten(config, parse_space(base.search.space))
-    return with_params(base, params)
+def trial_experiment(experiment: Experiment, config: dict[str, Any]) -> Experiment:
+    """The experiment one trial runs: the base experiment (validated once, on the driver, with
+    its parsed space) with the sampled values applied; only what they change is validated."""
+    return with_params(experiment, flatten(config, experiment.space))
 
 
 def _data_for(exp: Experiment, shared: DataBundle | None) -> DataBundle:
@@ -46,19 +48,14 @@ def _data_for(exp: Experiment, shared: DataBundle | None) -> DataBundle:
 def _device(exp: Experiment) -> str:
     # Ray sets CUDA_VISIBLE_DEVICES to the GPUs it gave this trial; none given -> CPU. A GPU
     # Ray gave (ray.get_gpu_ids()) may be logical only (no CUDA device): then the CPU too.
-    import ray
-
     gave_gpu = exp.resources.gpu > 0 and (not ray.is_initialized() or bool(ray.get_gpu_ids()))
     return "cuda" if gave_gpu and torch.cuda.is_available() else "cpu"
 
 
-def run_trial(config: dict[str, Any], *, experiment: dict[str, Any],
+def run_trial(config: dict[str, Any], *, experiment: Experiment,
               data: DataBundle | None = None) -> None:
     """Ray Tune function trainable: train one sampled config, reporting and checkpointing
     every epoch, resuming from Ray's checkpoint when the trial is restored or retried."""
-    import ray
-    from ray import tune
-
     # Ray logs every persisted checkpoint at INFO; once per epoch per trial drowns the table.
     logging.getLogger("ray.train").setLevel(logging.WARNING)
     exp = trial_experiment(experiment, config)
@@ -71,6 +68,9 @@ def run_trial(config: dict[str, Any], *, experiment: dict[str, Any],
         trainer.load_state_dict(restore_trial_state(checkpoint))
     # Divergence ends the trial with a worst-value report; out-of-memory is retried by Ray.
     for metrics in guarded_epochs(trainer.epochs(), exp):
+        if metrics.get(DIVERGED_KEY):  # the last report: no state worth resuming from
+            tune.report(metrics)
+            return
         # node_id: which node ran each epoch (Tune's node_ip is the same for every node of a
         # one-machine cluster); a string, so not a metric. A copy: the history stays numeric.
         metrics = {**metrics, "node_id": node_id}
@@ -79,19 +79,9 @@ def run_trial(config: dict[str, Any], *, experiment: dict[str, Any],
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
-def make_trainable(exp: Experiment, data: DataBundle | None):
-    """``run_trial`` bound to the experiment, shared data and per-trial resources."""
-    from ray import tune
-
-    trainable = tune.with_parameters(run_trial, experiment=exp.to_dict(), data=data)
+def make_trainable(exp: Experiment, data: DataBundle | None) -> Any:
+    """``run_trial`` bound to the experiment object (sent once through Ray's object store),
+    the shared data and per-trial resources."""
+    trainable = tune.with_parameters(run_trial, experiment=exp, data=data)
     resources = {"cpu": exp.resources.cpu, "gpu": exp.resources.gpu}
     return tune.with_resources(trainable, resources)
-
-
-def searches_data(exp: Experiment) -> bool:
-    """True when a searched key changes the data, so each trial must load its own."""
-    from raytuner.search.space import all_params
-
-    return any(p.path.startswith("data.") for p in all_params(parse_space(exp.search.space)))
-
-

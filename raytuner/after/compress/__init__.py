@@ -28,14 +28,18 @@ import torch
 from torch import nn
 
 from raytuner.after.compress import methods
+from raytuner.after.loading import accuracy_of, load_trial
 from raytuner.config.schema import CompressConfig
 from raytuner.config.validate import validate_experiment
 from raytuner.errors import ConfigError
 from raytuner.files import dump_yaml, read_yaml_file, write_text_atomic
+from raytuner.models import create_model
+from raytuner.runs.folder import COMPRESSED_DIR, EXPERIMENT_FILE, load_run_experiment
+from raytuner.text import render_table as text_table
 
-OUT_SUBDIR = "compressed"
+OUT_SUBDIR = COMPRESSED_DIR
 WEIGHTS_FILE = "weights.pt"
-CONFIG_FILE = "experiment.yaml"
+CONFIG_FILE = EXPERIMENT_FILE  # the trial's resolved experiment, named as in a run folder
 TABLE_FILE = "compress.json"
 CALIBRATION_EXAMPLES = 1024
 
@@ -88,8 +92,6 @@ def _build(method: str, model: nn.Module, sparsity: float | None, data) -> nn.Mo
 def compress_model(model: nn.Module, data, config: CompressConfig, batch_size: int
                    ) -> tuple[list[Variant], dict[str, nn.Module]]:
     """Build and evaluate every variant; (table rows, {name: model} of the built ones)."""
-    from raytuner.after.loading import accuracy_of
-
     plan: list[tuple[str, str, float | None]] = [("original", "original", None)]
     plan += [(f"pruned-{s:g}", "pruned", s) for s in config.sparsities]
     plan += [(f"int8-{mode}", mode, None) for mode in config.quantize]
@@ -130,9 +132,6 @@ def compress_run(run_dir: str | Path, config: CompressConfig | None = None,
                  ) -> dict[str, Any]:
     """Compress the best (or ``trial_id``'s) model of a run; writes ``out`` (default
     ``<run_dir>/compressed``) and returns the table and the choice."""
-    from raytuner.after.loading import load_trial
-    from raytuner.run.rundir import load_run_experiment
-
     run_exp = load_run_experiment(run_dir)
     folder = Path(out).expanduser() if out else Path(run_dir) / OUT_SUBDIR
     if folder.is_dir() and any(folder.iterdir()) and not (folder / TABLE_FILE).is_file():
@@ -163,14 +162,12 @@ def compress_run(run_dir: str | Path, config: CompressConfig | None = None,
 def load_compressed(folder: str | Path) -> nn.Module:
     """The compressed model saved by :func:`compress_run` (CPU, eval mode), rebuilt from its
     experiment and loaded from ``weights.pt`` with ``weights_only=True``."""
-    from raytuner.models import create_model
-
     folder = Path(folder).expanduser()
     if not (folder / TABLE_FILE).is_file():
         raise ConfigError(f"not a raytuner compression folder (no {TABLE_FILE})",
                           source=str(folder))
     info = json.loads((folder / TABLE_FILE).read_text(encoding="utf-8"))
-    exp = validate_experiment(read_yaml_file(folder / CONFIG_FILE), check_space=False,
+    exp = validate_experiment(read_yaml_file(folder / CONFIG_FILE),
                               source=str(folder / CONFIG_FILE))
     shape = tuple(info["input_shape"])
     model = create_model(exp.model_name, shape, info["num_classes"], **exp.model_settings)
@@ -183,8 +180,6 @@ def load_compressed(folder: str | Path) -> nn.Module:
 
 def render_table(result: dict[str, Any]) -> str:
     """The variants as a text table, the chosen one marked."""
-    from raytuner.text import render_table as table
-
     rows = []
     for v in result["variants"]:
         mark = "*" if v["name"] == result["chosen"]["name"] else ""
@@ -194,4 +189,4 @@ def render_table(result: dict[str, Any]) -> str:
                      "" if v["accuracy_drop"] is None else v["accuracy_drop"], v["note"]])
     header = ["variant", "status", "size_bytes", "gzip_bytes",
               f"latency_ms/batch({result['latency_batch']})", "val_accuracy", "drop", "note"]
-    return table(rows, header)
+    return text_table(rows, header)

@@ -15,9 +15,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raytuner.after.loading import evaluate_model, load_trial
+from raytuner.after.report import plots
+from raytuner.after.report.html import render_html
+from raytuner.after.report.importance import importance
+from raytuner.after.report.leaderboard import (
+    best_so_far,
+    histories,
+    leaderboard,
+    leaderboard_table,
+)
+from raytuner.after.report.tensorboard import write_tensorboard
+from raytuner.after.summary import build_summary
+from raytuner.errors import CheckpointError, ConfigError
 from raytuner.files import write_text_atomic
+from raytuner.runs.folder import (
+    EXPERIMENT_STATE_PREFIX,
+    REPORT_DIR,
+    SUMMARY_FILE,
+    load_run_experiment,
+)
+from raytuner.runs.repro import read_record
+from raytuner.text import render_table
 
-REPORT_SUBDIR = "report"
+REPORT_SUBDIR = REPORT_DIR
 
 
 @dataclass
@@ -34,12 +55,8 @@ class Report:
 def current_summary(run_dir: Path) -> dict[str, Any]:
     """The run's summary as the folder is now: rebuilt from the trial records (a running or
     resumed run's ``summary.json`` is stale or missing), keeping the recorded wall time."""
-    from raytuner.after.summary import build_summary
-    from raytuner.errors import ConfigError
-    from raytuner.run.rundir import SUMMARY_FILE, load_run_experiment
-
     exp = load_run_experiment(run_dir)
-    if not any(run_dir.glob("experiment_state-*.json")):
+    if not any(run_dir.glob(f"{EXPERIMENT_STATE_PREFIX}-*.json")):
         # Ray writes its experiment state a few seconds after a run starts.
         raise ConfigError("the run has not saved its Ray Tune experiment state yet (it does "
                           "within seconds of starting); try again shortly", source=str(run_dir))
@@ -60,9 +77,6 @@ def current_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def _evaluate_best(run_dir: Path, summary: dict[str, Any]) -> tuple[dict | None, str | None]:
-    from raytuner.after.loading import evaluate_model, load_trial
-    from raytuner.trial.checkpoint import CheckpointError
-
     if summary["best"] is None:
         return None, "no trial has reported a result yet"
     if not summary["best"].get("checkpoint"):
@@ -87,14 +101,6 @@ def _markdown(rows: list[dict[str, Any]], metric: str) -> str:
 
 def build_report(run_dir: str | Path, *, top: int = 10, tensorboard: bool = True) -> Report:
     """Compute and write the whole report of ``run_dir``."""
-    from raytuner.after.report import plots
-    from raytuner.after.report.html import render_html
-    from raytuner.after.report.importance import importance
-    from raytuner.after.report.leaderboard import best_so_far, histories, leaderboard
-    from raytuner.after.report.tensorboard import write_tensorboard
-    from raytuner.run.repro import read_record
-    from raytuner.run.rundir import load_run_experiment
-
     run_dir = Path(run_dir).expanduser().resolve()
     exp = load_run_experiment(run_dir)
     summary = current_summary(run_dir)
@@ -107,14 +113,14 @@ def build_report(run_dir: str | Path, *, top: int = 10, tensorboard: bool = True
         "wall_time_s": summary.get("wall_time_s"), "leaderboard": rows,
         "leaderboard_markdown": _markdown(rows, summary["metric"]),
         "evaluation": evaluation, "evaluation_note": note,
-        "importance": importance(summary, exp.search.space, seed=exp.seed),
+        "importance": importance(summary, exp.space, seed=exp.seed),
         "reproducibility": read_record(run_dir),
     }
     hist = histories(summary)
     figures = {
         "best_so_far": plots.best_so_far_figure(best_so_far(summary, hist), summary["metric"],
                                                 summary["mode"]),
-        "params": plots.params_figure(summary, exp.search.space),
+        "params": plots.params_figure(summary, exp.space),
         "learning_curves": plots.learning_curves_figure(rows[:5], hist, summary["metric"]),
         "importance": plots.importance_figure(data["importance"]),
         "confusion_matrix": (plots.confusion_figure(evaluation["confusion_matrix"])
@@ -137,9 +143,6 @@ def build_report(run_dir: str | Path, *, top: int = 10, tensorboard: bool = True
 
 def render_text(report: Report) -> str:
     """The report for the terminal."""
-    from raytuner.after.report.leaderboard import leaderboard_table
-    from raytuner.text import render_table
-
     data = report.data
     counts = ", ".join(f"{n} {s}" for s, n in sorted(data["status_counts"].items()))
     lines = [f"run {data['run_dir']}: {data['num_trials']} trials ({counts})", "",

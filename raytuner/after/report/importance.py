@@ -14,8 +14,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
 from raytuner.after.report.leaderboard import FINISHED
-from raytuner.search.space import Param, all_params, parse_space
+from raytuner.search.space import Param, Space, all_params
 
 MIN_TRIALS = 4
 ABSENT = "<absent>"
@@ -30,8 +37,6 @@ def _param_kinds(space: list[Param]) -> dict[str, Param]:
 
 def _frame(trials: list[dict[str, Any]], params: dict[str, Param]):
     """(features DataFrame, categorical column names)."""
-    import pandas as pd
-
     columns: dict[str, list[Any]] = {}
     categorical = []
     for path, param in params.items():
@@ -48,18 +53,12 @@ def _frame(trials: list[dict[str, Any]], params: dict[str, Param]):
     return pd.DataFrame(columns), categorical
 
 
-def importance(summary: dict[str, Any], space_raw: dict[str, Any], *, seed: int = 0,
+def importance(summary: dict[str, Any], space: Space, *, seed: int = 0,
                repeats: int = 20) -> dict[str, Any]:
     """``{"method", "num_trials", "params": [{param, importance, std, share}], "note"}``;
     params sorted most important first. With too few finished trials, ``params`` is empty
     and ``note`` says why."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.inspection import permutation_importance
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    params = _param_kinds(parse_space(space_raw))
+    params = _param_kinds(space)
     trials = [t for t in summary["trials"] if t["status"] in FINISHED and t["best"] is not None]
     result: dict[str, Any] = {"method": "random-forest permutation importance (scikit-learn)",
                               "num_trials": len(trials), "params": [], "note": None}

@@ -7,8 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from raytuner.runs.folder import RESULT_FILE
+from raytuner.text import render_table
+from raytuner.trial.status import FINAL_STATUSES
+
 #: statuses of trials that stopped training (their results are final)
-FINISHED = ("completed", "stopped", "diverged", "errored")
+FINISHED = FINAL_STATUSES
 
 
 def ranked(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,8 +43,6 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> list[dict[str, Any]]:
 
 def leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
     """The leaderboard as plain text."""
-    from raytuner.text import render_table
-
     params = sorted({k for r in rows for k in r["config"]})
     metric_keys = sorted({k for r in rows for k in r["metrics"]})
     header = ["#", "trial", "status", "epochs", "time_s", f"best {metric}", *params,
@@ -55,7 +57,7 @@ def leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
 def read_history(trial_path: str | Path) -> list[dict[str, Any]]:
     """Every result a trial reported, in order, from its ``result.json`` (JSON lines; a line
     being written by a running trial is skipped)."""
-    path = Path(trial_path) / "result.json"
+    path = Path(trial_path) / RESULT_FILE
     if not path.is_file():
         return []
     rows = []

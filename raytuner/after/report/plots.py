@@ -6,6 +6,8 @@ import math
 from typing import Any
 
 import matplotlib
+import numpy as np
+from sklearn.metrics import ConfusionMatrixDisplay
 
 matplotlib.use("Agg")  # before pyplot: reports are written on headless machines and clusters
 
@@ -14,7 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from raytuner.after.report.importance import ABSENT  # noqa: E402
-from raytuner.search.space import all_params, parse_space  # noqa: E402
+from raytuner.search.space import Space, all_params  # noqa: E402
 
 
 def best_so_far_figure(curve: list[tuple[int, float]], metric: str, mode: str) -> Figure:
@@ -36,9 +38,8 @@ def _numeric(values: list[Any]) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
-def params_figure(summary: dict[str, Any], space_raw: dict[str, Any]) -> Figure | None:
+def params_figure(summary: dict[str, Any], space: Space) -> Figure | None:
     """The search metric (each trial's best) against each searched hyperparameter."""
-    space = parse_space(space_raw)
     params = {p.path: p for p in reversed(all_params(space))}
     trials = [t for t in summary["trials"] if t["best"] is not None]
     if not params or not trials:
@@ -116,9 +117,6 @@ def importance_figure(result: dict[str, Any]) -> Figure | None:
 
 def confusion_figure(matrix: list[list[int]]) -> Figure:
     """The best trial's validation confusion matrix."""
-    import numpy as np
-    from sklearn.metrics import ConfusionMatrixDisplay
-
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ConfusionMatrixDisplay(np.array(matrix)).plot(ax=ax, colorbar=False)
     ax.set_title("Best trial: validation confusion matrix")

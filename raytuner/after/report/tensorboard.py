@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from torch.utils.tensorboard import SummaryWriter
 
-TB_SUBDIR = Path("tensorboard") / "report"
+from raytuner.runs.folder import REPORT_DIR, TENSORBOARD_DIR
+
+TB_SUBDIR = Path(TENSORBOARD_DIR) / REPORT_DIR
 
 
 def write_tensorboard(run_dir: Path, figures: dict[str, Figure], report: dict[str, Any]
                       ) -> Path:
     """Add every figure (``report/<name>`` image tags) and the leaderboard as text."""
-    from torch.utils.tensorboard import SummaryWriter
-
     log_dir = Path(run_dir) / TB_SUBDIR
     step = report["importance"]["num_trials"]
     writer = SummaryWriter(log_dir=str(log_dir))

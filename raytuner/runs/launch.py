@@ -1,5 +1,10 @@
 """``raytuner run`` and ``raytuner resume``: from a validated experiment to a finished run
-folder and its summary."""
+folder and its summary.
+
+Everything before :func:`_fit` is checked without Ray: bad input, absent data, a warm start
+that is not a run, resources this machine lacks, storage that cannot be written. Ray (and the
+modules that build the Tuner, which import it) loads only once those checks passed.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raytuner.after.compress import compress_run
 from raytuner.after.summary import build_summary, write_summary
-from raytuner.cluster.capacity import check_local_resources
+from raytuner.cluster.machine import check_local_resources
 from raytuner.config.schema import Experiment
+from raytuner.data import DataBundle, check_data_ready, load_dataset
 from raytuner.errors import ConfigError, RunError
 from raytuner.files import dump_yaml, write_text_atomic
-from raytuner.run.interrupt import interrupted_error, watch_interrupt
-from raytuner.run.rundir import (
-    EXPERIMENT_FILE,
-    SUMMARY_FILE,
-    load_run_experiment,
-    prepare_run_dir,
-    start_or_resume,
-)
-from raytuner.run.tuner import build_tuner, start_ray
+from raytuner.runs import storage
+from raytuner.runs.folder import EXPERIMENT_FILE, SUMMARY_FILE, load_run_experiment
+from raytuner.runs.interrupt import interrupted_error, watch_interrupt
+from raytuner.runs.repro import write_record
+from raytuner.runs.rundir import prepare_run_dir, start_or_resume
+from raytuner.runs.smoke import smoke_experiment
+from raytuner.search.space import searched_paths
+from raytuner.search.warmstart import check_warm_start
+from raytuner.trial.loop import check_data_fits
 
 
 @dataclass
@@ -33,26 +40,32 @@ class RunResult:
 
     @property
     def best(self) -> dict[str, Any] | None:
+        """The summary record of the best trial (None when no trial reported a result)."""
         return self.summary.get("best")
 
 
-def _load_shared_data(exp: Experiment):
-    from raytuner.data import load_dataset
-    from raytuner.trial.trainable import searches_data
+def searches_data(exp: Experiment) -> bool:
+    """True when a searched key changes the data, so each trial must load its own."""
+    return any(path.startswith("data.") for path in searched_paths(exp.space))
 
-    data = None if searches_data(exp) else load_dataset(exp.data, exp.seed)
-    if data is not None:  # refuse what this data set cannot do before Ray starts
-        from raytuner.trial.loop import check_data_fits
 
-        check_data_fits(exp, data)
+def _load_shared_data(exp: Experiment) -> DataBundle | None:
+    """The data every trial shares (loaded once, here), or None when a trial's sampled values
+    change the data and each trial loads its own."""
+    if searches_data(exp):
+        return None
+    data = load_dataset(exp.data, exp.seed)
+    check_data_fits(exp, data)  # refuse what this data set cannot do before Ray starts
     return data
 
 
 def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
          shared_storage: bool | None = None, callbacks: list | None = None,
-         stop=None) -> RunResult:
+         stop: Any = None) -> RunResult:
+    # Deferred on purpose: these import Ray, which must not load before the checks above pass.
+    from raytuner import _ray_compat
     from raytuner.cluster.capacity import check_cluster
-    from raytuner.run import storage
+    from raytuner.runs.tuner import build_tuner, fit, start_ray
 
     start = time.monotonic()
     data = _load_shared_data(exp)
@@ -64,7 +77,7 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
     tuner = build_tuner(exp, run_dir, data, restore=restore, callbacks=callbacks, stop=stop)
     try:
         with watch_interrupt() as interrupt:
-            grid = tuner.fit()
+            grid = fit(tuner)
     except KeyboardInterrupt:  # a second Ctrl-C: Tune skipped its last save
         raise interrupted_error(run_dir) from None
     except Exception as exc:  # Ray wraps driver-side failures; keep the folder for resume
@@ -73,16 +86,12 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
     if interrupt.interrupted:  # Tune stopped gracefully on Ctrl-C: unfinished, resumable
         raise interrupted_error(run_dir)
     storage.pull(run_dir)  # a URI run: its result files into the mirror
-    # The in-memory analysis has the final trial statuses; Ray keeps it on a private field.
-    analysis = getattr(grid, "_experiment_analysis", None)
     summary = build_summary(run_dir, exp, wall_time_s=time.monotonic() - start,
-                            analysis=analysis)
+                            analysis=_ray_compat.experiment_analysis(grid))
     summary = storage.storage_summary(run_dir, summary)
     write_summary(run_dir, summary)
     storage.push(run_dir, SUMMARY_FILE)
     if exp.compress is not None:
-        from raytuner.after.compress import compress_run
-
         compress_run(run_dir, exp.compress)
     return RunResult(run_dir, summary)
 
@@ -90,29 +99,22 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
 def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None = None,
         address: str | None = None, overwrite: bool = False, smoke: bool = False,
         shared_storage: bool | None = None, resume_existing: bool = False,
-        callbacks: list | None = None, stop=None) -> RunResult:
+        callbacks: list | None = None, stop: Any = None) -> RunResult:
     """Run the experiment; everything lands in ``<storage>/<name>``.
 
     ``storage``: a folder or a URI (s3://, gs://, file://); default ``$RAYTUNER_STORAGE``, else
     ``runs``. ``shared_storage``: a local folder is a mount every node shares (default
     ``$RAYTUNER_SHARED_STORAGE``); without it a local folder is refused on a multi-node cluster.
-    ``smoke=True`` runs :func:`raytuner.smoke.smoke_experiment` of it instead (two trials, one
-    epoch, a small subset, synthetic data when the real set is absent).
+    ``smoke=True`` runs :func:`raytuner.runs.smoke.smoke_experiment` of it instead (two trials,
+    one epoch, a small subset, synthetic data when the real set is absent).
     ``resume_existing``: when that run folder already holds a run of the same experiment,
     continue it (as ``resume`` does) instead of refusing; a new run otherwise.
     ``callbacks`` (extra ``ray.tune.Callback`` s) and ``stop`` (a ``ray.tune.Stopper``, dict or
     function, as in ``RunConfig.stop``) are optional driver-side hooks for programmatic use.
     """
     if smoke:
-        from raytuner.run.smoke import smoke_experiment
-
         exp = smoke_experiment(exp)
-    from raytuner.data import check_data_ready
-
     check_data_ready(exp.data)  # absent files with download off: fail before writing anything
-    from raytuner.run.repro import write_record
-    from raytuner.search.warmstart import check_warm_start
-
     name = name or exp.name
     check_warm_start(exp)
     check_local_resources(exp, address)
@@ -134,17 +136,14 @@ def resume(run_dir: str | Path, *, address: str | None = None,
            shared_storage: bool | None = None) -> RunResult:
     """Continue an interrupted run from its folder (Ray Tune's restore): finished trials keep
     their results, unfinished ones continue from their last checkpoint."""
+    # Deferred on purpose: Ray loads only once the folder is known to be a run.
     from ray import tune
 
-    from raytuner.run.storage import localize_run_dir, ray_run_path
-
-    run_dir = localize_run_dir(run_dir)  # a URI run folder: its refreshed local mirror
+    run_dir = storage.localize_run_dir(run_dir)  # a URI run folder: its refreshed local mirror
     exp = load_run_experiment(run_dir)
     check_local_resources(exp, address, source=str(run_dir / EXPERIMENT_FILE))
-    if not tune.Tuner.can_restore(ray_run_path(run_dir)):
+    if not tune.Tuner.can_restore(storage.ray_run_path(run_dir)):
         raise ConfigError("no Ray Tune experiment state to resume from", source=str(run_dir))
-    from raytuner.run.repro import write_record
-
     write_record(run_dir, exp)
     try:
         return _fit(exp, run_dir, address=address, restore=True, shared_storage=shared_storage)

@@ -25,11 +25,13 @@ import os
 import shutil
 import urllib.parse
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
+
 from raytuner.errors import ConfigError
+from raytuner.files import StorageLocation, is_uri, resolve_location
 
 #: environment variable naming the default storage location (the cluster files set it)
 ENV_STORAGE = "RAYTUNER_STORAGE"
@@ -48,41 +50,6 @@ MIRROR_MARKER = ".raytuner-storage.json"
 _SMALL_SUFFIXES = (".json", ".csv", ".yaml", ".pkl", ".txt", ".log")
 
 
-@dataclass(frozen=True)
-class StorageLocation:
-    """A resolved storage location: what Ray gets, and how raytuner reads and writes it."""
-
-    #: as given to Ray's ``RunConfig(storage_path=...)``: an absolute path or a URI
-    uri: str
-    #: the pyarrow filesystem behind it
-    filesystem: Any
-    #: the path inside ``filesystem``
-    fs_path: str
-    #: True when given as a plain path (not a URI)
-    is_path: bool
-
-    @property
-    def on_this_machine(self) -> bool:
-        """True when the location is a folder on this machine's file system (a plain path or a
-        ``file://`` URI): other nodes see it only if it is a shared mount."""
-        import pyarrow.fs
-
-        return isinstance(self.filesystem, pyarrow.fs.LocalFileSystem)
-
-    def child(self, name: str) -> str:
-        """The URI (or path) of ``name`` inside this location."""
-        if self.is_path:
-            return str(Path(self.uri) / name)
-        parsed = urllib.parse.urlsplit(self.uri)
-        path = parsed.path.rstrip("/") + "/" + name
-        return urllib.parse.urlunsplit(parsed._replace(path=path))
-
-
-def is_uri(value: str | os.PathLike) -> bool:
-    """True for ``scheme://...`` strings (s3://, gs://, file://, ...)."""
-    return "://" in str(value)
-
-
 def default_storage(storage: str | os.PathLike | None) -> str:
     """``storage`` when given, else ``$RAYTUNER_STORAGE``, else ``runs``."""
     if storage is not None and str(storage).strip():
@@ -98,21 +65,9 @@ def default_shared(shared: bool | None) -> bool:
 
 
 def resolve_storage(storage: str | os.PathLike | None) -> StorageLocation:
-    """Resolve ``--storage`` (or its default) to a :class:`StorageLocation`; ConfigError when the
-    URI is malformed or its filesystem is unknown or unavailable."""
-    import pyarrow.fs
-
-    text = default_storage(storage)
-    if not is_uri(text):
-        path = Path(text).expanduser().resolve()
-        return StorageLocation(str(path), pyarrow.fs.LocalFileSystem(), str(path), True)
-    try:
-        filesystem, fs_path = pyarrow.fs.FileSystem.from_uri(text)
-    except Exception as exc:  # ArrowInvalid, ArrowNotImplementedError, OSError (credentials)
-        raise ConfigError(f"storage location {text!r} cannot be opened: {exc}; expected a local "
-                          "path or a URI such as s3://bucket/runs, gs://bucket/runs or "
-                          "file:///mnt/shared/runs", path="--storage") from None
-    return StorageLocation(text.rstrip("/"), filesystem, fs_path.rstrip("/") or "/", False)
+    """Resolve ``--storage`` (or its default) to a :class:`~raytuner.files.StorageLocation`;
+    ConfigError when the URI is malformed or its filesystem is unknown or unavailable."""
+    return resolve_location(default_storage(storage))
 
 
 def _min_free_bytes() -> int:
@@ -161,8 +116,6 @@ def check_writable(location: StorageLocation, run_folder: str) -> None:
 
 
 def _is_empty_dir(filesystem: Any, fs_path: str) -> bool:
-    import pyarrow.fs
-
     info = filesystem.get_file_info(fs_path)
     if info.type == pyarrow.fs.FileType.NotFound:
         return True
@@ -265,8 +218,6 @@ def push(run_dir: Path, *names: str) -> None:
 def pull(run_dir: Path, *, location: StorageLocation | None = None) -> None:
     """Download a URI run folder's small files (results, experiment state, raytuner's files;
     no checkpoint data) into its mirror (no-op for a plain folder)."""
-    import pyarrow.fs
-
     uri = run_uri(run_dir)
     if uri is None:
         return
@@ -323,23 +274,17 @@ def storage_summary(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
 # Once Ray runs: is the storage shared by every node?
 
 
-def alive_nodes() -> list[dict[str, Any]]:
-    """``ray.nodes()`` entries of the nodes that are alive."""
-    import ray
-
-    return [n for n in ray.nodes() if n.get("Alive")]
-
-
-def check_shared(location_uri: str, *, shared: bool, can_grow: bool = False,
-                 nodes_count: int | None = None) -> None:
+def check_shared(location_uri: str, *, shared: bool, nodes_count: int,
+                 can_grow: bool = False) -> None:
     """ConfigError when ``location_uri`` is on this machine's disk, the cluster has more than
-    one node (or an autoscaler may add some: ``can_grow``), and ``shared`` was not declared."""
+    one node (``nodes_count`` alive; or an autoscaler may add some: ``can_grow``), and
+    ``shared`` was not declared."""
     if shared:
         return
     location = resolve_storage(location_uri)
     if not location.on_this_machine:
         return
-    count = nodes_count if nodes_count is not None else len(alive_nodes())
+    count = nodes_count
     if count <= 1 and not can_grow:
         return
     where = f"{count} nodes" if count > 1 else "an autoscaling cluster"

@@ -12,8 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from raytuner.config.schema import Experiment
 from raytuner.config.validate import validate_experiment
+from raytuner.data import DATASET_INFO, dataset_present
+from raytuner.data.paths import data_root
 
 SMOKE_TRIALS = 2
 SMOKE_EPOCHS = 1
@@ -50,15 +54,15 @@ def _smaller(current: int | float | None, limit: int | float) -> int | float:
     return limit if current is None else min(current, limit)
 
 
+def smoke_name(name: str) -> str:
+    """The run folder name of the smoke version of the experiment ``name``."""
+    return f"{name[:120]}-smoke"
+
+
 def smoke_experiment(exp: Experiment, *, say: Callable[[str], None] = print) -> Experiment:
     """The smoke version of ``exp``; ``say`` gets one line per change worth knowing."""
-    import torch
-
-    from raytuner.data import DATASET_INFO, dataset_present
-    from raytuner.data.paths import data_root
-
     raw = exp.to_dict()
-    raw["name"] = f"{exp.name[:120]}-smoke"
+    raw["name"] = smoke_name(exp.name)
     raw["train"]["epochs"] = SMOKE_EPOCHS
     search = raw["search"]
     search["num_samples"] = SMOKE_TRIALS

@@ -14,14 +14,16 @@ import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
+
+import raytuner
 from raytuner.config.schema import Experiment
 from raytuner.files import write_text_atomic
-from raytuner.run.rundir import EXPERIMENT_FILE
-
-REPRO_FILE = "reproducibility.json"
+from raytuner.runs.folder import EXPERIMENT_FILE, REPRO_FILE
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -64,8 +66,6 @@ def _ram_bytes() -> int | None:
 
 def hardware_info() -> dict[str, Any]:
     """CPU model and count, RAM, and the GPUs torch can see."""
-    import torch
-
     gpus = []
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
@@ -76,19 +76,12 @@ def hardware_info() -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
-    """Versions of raytuner, Ray, PyTorch, Python and the other libraries a trial uses."""
-    import hyperopt
-    import numpy
-    import ray
-    import sklearn
-    import torch
-
-    import raytuner
-
-    return {"raytuner": raytuner.__version__, "ray": ray.__version__,
+    """Versions of raytuner, Ray, PyTorch, Python and the other libraries a trial uses (read
+    from the installed packages: the record is written before Ray is imported)."""
+    return {"raytuner": raytuner.__version__, "ray": metadata.version("ray"),
             "torch": torch.__version__, "python": platform.python_version(),
-            "numpy": numpy.__version__, "hyperopt": hyperopt.__version__,
-            "scikit-learn": sklearn.__version__}
+            "numpy": metadata.version("numpy"), "hyperopt": metadata.version("hyperopt"),
+            "scikit-learn": metadata.version("scikit-learn")}
 
 
 def build_record(run_dir: str | Path, exp: Experiment) -> dict[str, Any]:
@@ -101,7 +94,7 @@ def build_record(run_dir: str | Path, exp: Experiment) -> dict[str, Any]:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "experiment": {"file": EXPERIMENT_FILE, "sha256": digest, "name": exp.name},
         # One seed drives everything: the data split, weight init and shuffling of every trial
-        # (train.Trainer) and the searcher's random state.
+        # (raytuner.trial.loop.Trainer) and the searcher's random state.
         "seeds": {"experiment": exp.seed, "data_split": exp.seed, "searcher": exp.seed},
         "versions": versions(),
         "git": git_info(),

@@ -22,6 +22,7 @@ from raytuner.errors import Interrupted
 
 def interrupted_error(run_dir: Path) -> Interrupted:
     """The :class:`Interrupted` error for ``run_dir``, resumable if Ray saved its state."""
+    # Deferred: a Ctrl-C can come before anything imported Ray (while loading data).
     from ray import tune
 
     try:
@@ -38,7 +39,7 @@ class InterruptWatch:
     interrupted: bool = False
 
 
-def _sentinel(signum, frame) -> None:
+def _sentinel(signum: int, frame: object) -> None:
     # A second Ctrl-C after Tune restored this handler: stop now, like Python's default.
     raise KeyboardInterrupt
 

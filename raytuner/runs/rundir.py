@@ -1,4 +1,8 @@
-"""Run folders: their file names, the experiment saved in them, and `run --resume`."""
+"""Creating a run folder for a new run, and finding the one ``run --resume`` continues.
+
+Everything here runs before Ray starts (bad storage or a different experiment costs nothing
+and overwrites nothing).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from raytuner.config.schema import Experiment
-from raytuner.config.validate import validate_experiment
 from raytuner.errors import ConfigError
-from raytuner.files import read_yaml_file
+from raytuner.files import is_uri
+from raytuner.runs.folder import EXPERIMENT_FILE, load_run_experiment
+from raytuner.runs.storage import default_storage, localize_run_dir, prepare_storage, ray_run_path
 
 
 def existing_run(storage: str | Path | None, name: str) -> Path | None:
     """The run folder ``storage/name`` when it already holds a run, else None."""
-    from raytuner.run.storage import default_storage, localize_run_dir
-
     storage = default_storage(storage)
-    if "://" in str(storage):  # a URI run: its refreshed local mirror
+    if is_uri(storage):  # a URI run: its refreshed local mirror
         try:
             mirror = localize_run_dir(f"{str(storage).rstrip('/')}/{name}")
         except ConfigError:
             return None
-        return mirror if (mirror / "experiment.yaml").is_file() else None
+        return mirror if (mirror / EXPERIMENT_FILE).is_file() else None
     run_dir = Path(storage).expanduser().resolve() / name
     return run_dir if run_dir.is_dir() and any(run_dir.iterdir()) else None
 
@@ -51,8 +54,6 @@ def _lookup(data: Any, keys: tuple) -> Any:
 def check_same_experiment(run_dir: Path, exp: Experiment, *, source: str | None = None) -> None:
     """``run --resume`` continues the run as saved in its experiment.yaml (the source of truth
     of a run); refuse when the given experiment differs, naming the first different key."""
-    from raytuner.run.rundir import EXPERIMENT_FILE, load_run_experiment
-
     saved = load_run_experiment(run_dir).to_dict()
     given = exp.to_dict()
     keys = _first_difference(saved, given)
@@ -78,30 +79,12 @@ def start_or_resume(exp: Experiment, storage: str | Path | None, name: str, *,
     if run_dir is None:
         return None, False
     check_same_experiment(run_dir, exp)
+    # deferred: Ray is heavy, and only a resume that got this far needs it
     from ray import tune
-
-    from raytuner.run.storage import ray_run_path
 
     if tune.Tuner.can_restore(ray_run_path(run_dir)):
         return run_dir, False
     return None, True
-
-
-EXPERIMENT_FILE = "experiment.yaml"
-
-
-SUMMARY_FILE = "summary.json"
-
-
-def load_run_experiment(run_dir: str | Path) -> Experiment:
-    """The resolved experiment saved in a run folder."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError("run folder not found", source=str(run_dir))
-    path = run_dir / EXPERIMENT_FILE
-    if not path.is_file():
-        raise ConfigError(f"not a raytuner run folder (no {EXPERIMENT_FILE})", source=str(run_dir))
-    return validate_experiment(read_yaml_file(path), source=str(path), check_space=False)
 
 
 def prepare_run_dir(storage: str | Path | None, name: str, *, overwrite: bool) -> Path:
@@ -109,9 +92,7 @@ def prepare_run_dir(storage: str | Path | None, name: str, *, overwrite: bool) -
 
     Checked before Ray starts, so bad storage costs nothing and overwrites nothing.
     """
-    # Default location, URIs, free space: raytuner.storage (a URI run is prepared there).
-    from raytuner.run.storage import prepare_storage
-
+    # Default location, URIs, free space: raytuner.runs.storage (a URI run is prepared there).
     storage, mirror = prepare_storage(storage, name, overwrite=overwrite)
     if mirror is not None:
         return mirror

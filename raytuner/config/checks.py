@@ -1,0 +1,59 @@
+"""Checks across sections of a validated experiment: settings that cannot all hold at once.
+
+Part of the one validation pass (:func:`raytuner.config.validate.validate_experiment`), so
+``raytuner validate`` reports them, and each error names the key to change. They raise before
+Ray starts and before anything is written: a typo costs a second, not a cluster allocation.
+"""
+
+from __future__ import annotations
+
+from raytuner.config.metrics import check_mode
+from raytuner.config.schema import Experiment
+from raytuner.data.traits import declared_trait
+from raytuner.errors import ConfigError
+from raytuner.search.schedulers import SCHEDULERS
+from raytuner.search.space import Space, max_value, searched_paths
+from raytuner.trial.augment import check_augment
+
+
+def check_train_options(exp: Experiment) -> None:
+    """ConfigError for training settings that contradict the data set's declaration or the
+    search: augmentation a built-in set does not allow, a plateau schedule watching a fold
+    spread. Run again for every trial whose sampled values change ``train`` or ``data``."""
+    check_augment(exp.train.augment, declared_trait(exp.data.name, "augmentations"),
+                  exp.data.name)
+    schedule = exp.train.lr_schedule
+    if (schedule.name == "plateau" and schedule.monitor == "search"
+            and exp.search.metric.endswith("_std")):
+        raise ConfigError(f"a plateau schedule cannot watch the fold spread "
+                          f"{exp.search.metric!r} (each fold trains alone); use monitor: "
+                          "val_loss or a mean metric as search.metric",
+                          path="train.lr_schedule.monitor")
+
+
+def check_consistency(exp: Experiment, space: Space) -> None:
+    """Refuse settings that cannot all hold at once; each error names the key to change."""
+    check_mode(exp.search.metric, exp.search.mode)
+    longest = int(max_value(space, "train.epochs", exp.train.epochs))
+    scheduler = exp.search.scheduler
+    SCHEDULERS.get(scheduler.name).factory.check(scheduler, longest)
+    _check_nesterov(exp, set(searched_paths(space)))
+    gpu = exp.resources.gpu
+    if gpu > 1 and not float(gpu).is_integer():
+        raise ConfigError(f"{gpu:g} GPUs per trial: Ray shares a GPU only in fractions up to 1; "
+                          "use a whole number above 1 (e.g. 2) or a fraction such as 0.5",
+                          path="resources.gpu")
+
+
+def _check_nesterov(exp: Experiment, searched: set[str]) -> None:
+    train = exp.train
+    if not train.nesterov:
+        return
+    # A searched optimizer or momentum may make nesterov right on some trials: not refused.
+    if train.optimizer != "sgd" and "train.optimizer" not in searched:
+        raise ConfigError(f"nesterov applies to optimizer sgd only (optimizer is "
+                          f"{train.optimizer!r}); remove it or use optimizer: sgd",
+                          path="train.nesterov")
+    if train.momentum == 0 and "train.momentum" not in searched:
+        raise ConfigError("nesterov needs momentum > 0 (momentum is 0); set train.momentum "
+                          "or remove nesterov", path="train.nesterov")

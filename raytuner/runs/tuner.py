@@ -1,0 +1,132 @@
+"""Build the Ray Tune experiment (searcher, scheduler, resources, storage, failure policy,
+callbacks), start or join Ray, and fit it.
+
+Everything the Tuner gets comes from the one validated experiment: the trainable, the searcher
+and the callbacks receive the :class:`Experiment` object itself (with its parsed space), never a
+copy to parse or validate again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+from raytuner.cluster.capacity import default_max_concurrent
+from raytuner.config.schema import Experiment
+from raytuner.data import DataBundle
+from raytuner.runs.folder import trial_dirname
+from raytuner.runs.progress import ProgressTable
+from raytuner.runs.storage import ray_run_path, ray_storage
+from raytuner.search.schedulers import SCHEDULERS
+from raytuner.search.searchers import SEARCHERS
+from raytuner.search.space import max_value, searched_paths
+from raytuner.search.warmstart import warm_points
+from raytuner.tensorboard.callback import TensorBoardCallback
+from raytuner.trial.trainable import make_trainable
+
+#: Tune adds CSV, JSON and tensorboardX loggers unless this is "1"; raytuner gives it the CSV and
+#: JSON ones itself (``ExperimentAnalysis``, the summary and the TensorBoard rebuild read their
+#: files) and its own TensorBoard view instead of tensorboardX's, which would write every curve
+#: a second time (HParams only at trial end, the replayed step twice after a restore).
+NO_AUTO_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+
+
+def start_ray(address: str | None) -> None:
+    """Connect to ``address`` or start a local Ray with no dashboard (nothing listens on a
+    public address unless the user runs a cluster)."""
+    # Quiet by default: the status table says what matters; these warnings repeat per epoch.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+    # RAY_ADDRESS is an explicit choice (`ray job submit` sets it for the job's driver).
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        # "local" always starts a fresh instance: a bare ray.init() would silently join any
+        # cluster left running on this machine by `ray start`.
+        ray.init(address="local", include_dashboard=False, **kwargs)
+
+
+def max_epochs(exp: Experiment) -> int:
+    """The most epochs any trial can train (``train.epochs`` may itself be searched)."""
+    return int(max_value(exp.space, "train.epochs", exp.train.epochs))
+
+
+def _trial_dirname(trial: Any) -> str:
+    return trial_dirname(trial.trial_id)
+
+
+def _callbacks(exp: Experiment, extra: list | None) -> list:
+    progress = ProgressTable(exp.search.metric, exp.search.mode, searched_paths(exp.space))
+    return [CSVLoggerCallback(), JsonLoggerCallback(), progress, TensorBoardCallback(exp),
+            *(extra or [])]
+
+
+def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
+                restore: bool = False, callbacks: list | None = None,
+                stop: Any = None) -> tune.Tuner:
+    """The Tuner of ``exp`` writing into ``run_dir`` (restored from it with ``restore``).
+
+    ``callbacks`` and ``stop`` are extra driver-side hooks (benchmarks count epochs and stop at
+    a budget with these).
+    """
+    trainable = make_trainable(exp, data)
+    if restore:  # searcher, scheduler and callbacks come back from the saved state
+        return tune.Tuner.restore(ray_run_path(run_dir), trainable=trainable,
+                                  resume_errored=True)
+    space = exp.space
+    max_concurrent = exp.search.max_concurrent or default_max_concurrent(
+        exp.resources.cpu, exp.resources.gpu)
+    warm = warm_points(exp) if space else []
+    searcher, param_space = SEARCHERS.get(exp.search.algorithm).factory.build(
+        exp.search, space, seed=exp.seed, max_concurrent=max_concurrent, warm=warm)
+    scheduler = SCHEDULERS.get(exp.search.scheduler.name).factory.build(
+        exp.search.scheduler, max_epochs(exp))
+    tune_config = tune.TuneConfig(
+        metric=exp.search.metric, mode=exp.search.mode, search_alg=searcher,
+        scheduler=scheduler, num_samples=exp.search.num_samples,
+        max_concurrent_trials=max_concurrent, reuse_actors=True,
+        trial_dirname_creator=_trial_dirname,
+    )
+    storage_path, run_name = ray_storage(run_dir)  # a URI run: its URI, not the mirror
+    run_config = tune.RunConfig(
+        name=run_name, storage_path=storage_path,
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=exp.checkpoint.keep, checkpoint_score_attribute=exp.search.metric,
+            checkpoint_score_order=exp.search.mode),
+        failure_config=tune.FailureConfig(max_failures=exp.failure.max_retries),
+        callbacks=_callbacks(exp, callbacks), stop=stop, verbose=0,
+    )
+    return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
+                      run_config=run_config)
+
+
+@contextlib.contextmanager
+def _without_auto_loggers() -> Iterator[None]:
+    """:data:`NO_AUTO_LOGGERS` set while Tune builds its callbacks, then as it was: a program
+    that runs other Tune experiments in the same process keeps Tune's defaults."""
+    old = os.environ.get(NO_AUTO_LOGGERS)
+    os.environ[NO_AUTO_LOGGERS] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(NO_AUTO_LOGGERS, None)
+        else:
+            os.environ[NO_AUTO_LOGGERS] = old
+
+
+def fit(tuner: tune.Tuner) -> tune.ResultGrid:
+    """``tuner.fit()`` with raytuner's loggers only (see :data:`NO_AUTO_LOGGERS`)."""
+    with _without_auto_loggers():
+        return tuner.fit()

@@ -1,0 +1,96 @@
+"""The registries of search algorithms and trial schedulers, and what an entry provides.
+
+A built-in or a user's algorithm is a class with the classmethods of :class:`SearchAlgorithm`
+(or :class:`TrialScheduler`), registered under its YAML name; the schema takes
+``search.algorithm`` and ``search.scheduler.name`` from these registries, validation calls the
+checks, ``raytuner plan`` the arithmetic and the run the ``build``. Adding a scheduler is one
+module in ``search/schedulers/`` with one ``@SCHEDULERS.register(name)``.
+
+Section types are imported for type checkers only: the schema imports this module to learn
+the names, so this module must not import the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from raytuner.registry import Registry
+from raytuner.search.domains import Param
+
+if TYPE_CHECKING:
+    from raytuner.config.schema import SchedulerConfig, SearchConfig
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Lower, expected and upper values of one quantity."""
+
+    lower: float
+    expected: float
+    upper: float
+
+
+@dataclass
+class WarmPoint:
+    """One earlier trial that fits the new space: its params there and its result."""
+
+    trial_id: str
+    params: dict[str, Any]
+    reward: float
+
+
+class SearchAlgorithm:
+    """A search algorithm (``search.algorithm``): checks, trial count, and the Ray searcher."""
+
+    #: whether it learns from results, so that ``search.warm_start`` applies
+    learns_from_results = False
+
+    @classmethod
+    def check_param(cls, param: Param, where: str) -> None:
+        """ConfigError when the algorithm cannot search ``param``."""
+
+    @classmethod
+    def check_space(cls, space: list[Param]) -> None:
+        """ConfigError when the algorithm cannot search ``space`` as a whole."""
+
+    @classmethod
+    def count_trials(cls, space: list[Param], num_samples: int) -> int:
+        """Trials it creates: ``num_samples``, times every value of each ``grid`` domain (Ray
+        expands a grid domain of any search into all of its values)."""
+        for param in space:
+            if param.kind == "grid":
+                num_samples *= len(param.options)
+        return num_samples
+
+    @classmethod
+    def build(cls, search: SearchConfig, space: list[Param], *, seed: int, max_concurrent: int,
+              warm: Sequence[WarmPoint] = ()) -> tuple[Any, dict[str, Any]]:
+        """``(Ray search algorithm, Ray param_space)``."""
+        raise NotImplementedError
+
+
+class TrialScheduler:
+    """A trial scheduler (``search.scheduler``): checks, epoch arithmetic, the Ray scheduler.
+    Time is counted in epochs; ``max_t`` is the most epochs a trial can train."""
+
+    @classmethod
+    def check(cls, cfg: SchedulerConfig, longest: int) -> None:
+        """ConfigError when ``cfg`` cannot work with trials of at most ``longest`` epochs."""
+
+    @classmethod
+    def epochs(cls, trials: int, cfg: SchedulerConfig, epoch_values: list[int]
+               ) -> tuple[Budget, list[str]]:
+        """Total training epochs of ``trials`` trials (``epoch_values``: the values
+        ``train.epochs`` can take), and lines that explain the figure."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, cfg: SchedulerConfig, max_t: int) -> Any:
+        """The Ray Tune trial scheduler."""
+        raise NotImplementedError
+
+
+SEARCHERS: Registry[type[SearchAlgorithm]] = Registry("search algorithm")
+SCHEDULERS: Registry[type[TrialScheduler]] = Registry("scheduler")

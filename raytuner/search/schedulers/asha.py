@@ -1,0 +1,81 @@
+"""``asha``: Ray's asynchronous successive halving.
+
+Bracket ``s`` has rungs at ``grace * eta**(k+s)`` below ``max_t``. Lower bound of the epochs:
+every trial trains to its first rung and one trial to ``max_t`` (the first trial at a rung is
+never stopped). Expected: a share ``1/eta`` of the trials passes each rung. Upper bound: no
+trial is ever stopped, ``trials * max_t`` (asynchronous halving promises no less).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from raytuner.errors import ConfigError
+from raytuner.search._registry import SCHEDULERS, Budget, TrialScheduler
+
+if TYPE_CHECKING:
+    from raytuner.config.schema import SchedulerConfig
+
+
+def asha_rungs(grace: int, max_t: int, eta: float, s: int) -> list[int]:
+    """Milestones of ASHA bracket ``s``, ascending (Ray's ``_Bracket`` arithmetic)."""
+    count = int(math.log(max_t / grace) / math.log(eta) - s + 1)
+    return sorted(grace * eta ** (k + s) for k in range(max(count, 0)))
+
+
+def asha_epochs(n: int, grace: int, max_t: int, eta: float, brackets: int,
+                min_epochs: int | None = None) -> Budget:
+    """Lower, expected and upper total epochs of ``n`` trials under ASHA."""
+    # Ray assigns a trial to bracket s with probability proportional to e**(rungs_s).
+    rungs = [asha_rungs(grace, max_t, eta, s) for s in range(brackets)]
+    weights = [math.exp(len(r) - max(len(x) for x in rungs)) for r in rungs]
+    expected = 0.0
+    for bracket_rungs, weight in zip(rungs, weights, strict=True):
+        share = n * weight / sum(weights)
+        marks = [m for m in bracket_rungs if m < max_t] + [max_t]
+        total, alive, previous = 0.0, share, 0.0
+        for k, mark in enumerate(marks):
+            total += alive * (min(mark, max_t) - previous)
+            previous = min(mark, max_t)
+            if k < len(marks) - 1:
+                alive /= eta
+        expected += total
+    first = min(min(r[0] for r in rungs if r) if any(rungs) else max_t, max_t,
+                min_epochs or max_t)
+    lower = (n - 1) * first + max_t if n else 0
+    return Budget(float(lower), max(expected, float(lower)), float(n * max_t))
+
+
+@SCHEDULERS.register("asha")
+class ASHA(TrialScheduler):
+    """Stops a trial at a rung when it is not in the top ``1/reduction_factor`` there."""
+
+    @classmethod
+    def check(cls, cfg: SchedulerConfig, longest: int) -> None:
+        if cfg.grace_period > longest:
+            raise ConfigError(f"grace_period {cfg.grace_period} is longer than the longest "
+                              f"trial ({longest} epochs, train.epochs): ASHA could never stop a "
+                              f"trial early; use at most {longest}, or scheduler name fifo",
+                              path="search.scheduler.grace_period")
+
+    @classmethod
+    def epochs(cls, trials: int, cfg: SchedulerConfig, epoch_values: list[int]
+               ) -> tuple[Budget, list[str]]:
+        max_t = max(epoch_values)
+        grace = min(cfg.grace_period, max_t)
+        budget = asha_epochs(trials, grace, max_t, cfg.reduction_factor, cfg.brackets,
+                             min(epoch_values))
+        details = []
+        for s in range(cfg.brackets):
+            rungs = ", ".join(f"{m:g}" for m in asha_rungs(grace, max_t, cfg.reduction_factor, s))
+            details.append(f"asha bracket s={s}: rungs at epochs {rungs}")
+        return budget, details
+
+    @classmethod
+    def build(cls, cfg: SchedulerConfig, max_t: int) -> Any:
+        from ray.tune.schedulers import ASHAScheduler  # deferred: only a run needs Ray
+
+        return ASHAScheduler(time_attr="epoch", max_t=max_t,
+                             grace_period=min(cfg.grace_period, max_t),
+                             reduction_factor=cfg.reduction_factor, brackets=cfg.brackets)

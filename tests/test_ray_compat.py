@@ -1,0 +1,71 @@
+"""Every private Ray API of raytuner._ray_compat, checked against the installed Ray: an upgrade
+that renames, moves or changes one fails here, by name, not somewhere inside a run."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from raytuner import _ray_compat
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_hyperopt_search_private_hooks_exist_and_are_used() -> None:
+    from hyperopt import hp
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    for name in ("_setup_hyperopt", "_convert_categories_to_indices"):
+        assert callable(getattr(HyperOptSearch, name, None)), f"HyperOptSearch.{name} is gone"
+    assert list(inspect.signature(HyperOptSearch._convert_categories_to_indices).parameters) \
+        == ["self", "config"]
+    seen = []
+    searcher = _ray_compat.SeededHyperOptSearch(
+        seed_trials=seen.append, space={"x": hp.uniform("x", 0, 1)}, metric="m", mode="max",
+        points_to_evaluate=[{"x": 0.5}], random_state_seed=0)
+    # The hook ran on HyperOpt's own Trials, which already held the seeded point.
+    assert len(seen) == 1 and seen[0] is searcher._hpopt_trials
+    assert len(searcher._hpopt_trials.trials) == 1
+
+
+def test_result_grid_keeps_its_experiment_analysis() -> None:
+    from ray.tune import ResultGrid
+
+    analysis = SimpleNamespace(trials=[])
+    assert _ray_compat.experiment_analysis(ResultGrid(analysis)) is analysis
+    assert "_experiment_analysis" in inspect.getsource(ResultGrid.__init__)
+
+
+def test_cluster_state_private_apis_exist() -> None:
+    import ray
+    from ray._private import state
+
+    assert callable(getattr(state.state, "get_cluster_config", None))
+    assert hasattr(ray._private.worker, "global_worker")
+    # Node.head is an instance attribute set in __init__
+    assert "self.head = " in inspect.getsource(ray._private.node.Node.__init__)
+
+
+@pytest.mark.slow
+def test_cluster_state_private_apis_answer_on_a_running_ray(ray_session) -> None:
+    assert _ray_compat.started_by_this_process() is True  # ray_session started it here
+    groups = _ray_compat.autoscaler_node_groups()  # a local Ray publishes no node groups
+    assert groups is None or isinstance(groups, list)
+    from ray._private import state
+
+    state.state.get_cluster_config()  # raises if the GCS call changed
+
+
+def test_launcher_config_validation_is_ray_up_s() -> None:
+    import jsonschema
+
+    config = yaml.safe_load((REPO / "clusters" / "gpu.yaml").read_text())
+    prepared = _ray_compat.prepare_and_validate_launcher_config(config)
+    assert prepared["cluster_name"] == config["cluster_name"]
+    assert "available_node_types" in prepared
+    with pytest.raises(jsonschema.ValidationError):
+        _ray_compat.prepare_and_validate_launcher_config({**config, "no_such_key": 1})
