@@ -41,28 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
-    run = sub.add_parser("run", help="run an experiment", formatter_class=fmt)
-    run.add_argument("experiment", help="experiment YAML file")
-    _add_set(run)
-    run.add_argument("--storage", default=None,
-                     help="folder or URI (s3://, gs://, file://) that holds run folders "
-                          "(default: $RAYTUNER_STORAGE, else runs)")
-    run.add_argument("--name", default=None,
-                     help="run folder name (default: the experiment's name)")
-    run.add_argument("--address", default=None,
-                     help="Ray cluster to use, e.g. auto or ray://host:10001 "
-                          "(default: start Ray on this machine)")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace an existing run folder of the same name")
-    run.add_argument("--smoke", action="store_true",
-                     help="two trials, one epoch, a small subset; synthetic stand-in data "
-                          "when the real set is absent; run folder NAME-smoke")
-    run.add_argument("--resume", action="store_true",
-                     help="continue the existing run of the same name (must be the same "
-                          "experiment); start it if there is none")
-    _add_shared_storage(run)
-    run.set_defaults(handler=cmd_run)
-
+    _add_run(sub, fmt)
     validate = sub.add_parser("validate", help="check an experiment file and print it resolved",
                               formatter_class=fmt)
     validate.add_argument("experiment", help="experiment YAML file")
@@ -95,7 +74,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_after_search(sub, fmt) -> None:
+def _add_run(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
+    """run."""
+    run = sub.add_parser("run", help="run an experiment", formatter_class=fmt)
+    run.add_argument("experiment", help="experiment YAML file")
+    _add_set(run)
+    run.add_argument("--storage", default=None,
+                     help="folder or URI (s3://, gs://, file://) that holds run folders "
+                          "(default: $RAYTUNER_STORAGE, else runs)")
+    run.add_argument("--name", default=None,
+                     help="run folder name (default: the experiment's name)")
+    run.add_argument("--address", default=None,
+                     help="Ray cluster to use, e.g. auto or ray://host:10001 "
+                          "(default: start Ray on this machine)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing run folder of the same name")
+    run.add_argument("--smoke", action="store_true",
+                     help="two trials, one epoch, a small subset; synthetic stand-in data "
+                          "when the real set is absent; run folder NAME-smoke")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the existing run of the same name (must be the same "
+                          "experiment); start it if there is none")
+    _add_shared_storage(run)
+    run.set_defaults(handler=cmd_run)
+
+
+def _add_after_search(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
     """report, export, compress and plan."""
     report = sub.add_parser("report", help="leaderboard, evaluation, importance, plots, HTML",
                             formatter_class=fmt)
