@@ -29,7 +29,14 @@ class CheckpointError(RaytunerError):
 
 
 def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
-    """Write ``state`` to ``directory/state.pt`` atomically; returns the file's path."""
+    """Write ``state`` to ``directory/state.pt`` atomically; returns the file's path.
+
+    A process killed at any point leaves the folder's previous checkpoint, if it had one,
+    loadable and checked. The order is what makes that so: the new state goes to a temporary
+    file; the digest file then lists the old and the new file's sha256 (an atomic replace);
+    state.pt is replaced; the digest file then lists the new one alone. At every moment
+    state.pt is whole and its digest is listed.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / STATE_FILE
@@ -39,12 +46,31 @@ def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
             torch.save({"format": FORMAT_VERSION, **state}, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        (directory / DIGEST_FILE).write_text(_sha256(tmp) + "\n")
+        new_digest = _sha256(tmp)
+        old_digests = _listed_digests(directory) if target.is_file() else []
+        _write_atomically(directory / DIGEST_FILE, [*old_digests, new_digest])
         os.replace(tmp, target)
+        _write_atomically(directory / DIGEST_FILE, [new_digest])
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _listed_digests(directory: Path) -> list[str]:
+    digest = directory / DIGEST_FILE
+    return digest.read_text().split() if digest.is_file() else []
+
+
+def _write_atomically(path: Path, lines: list[str]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write("".join(line + "\n" for line in lines))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_state(directory: str | os.PathLike, map_location: str | torch.device = "cpu"
@@ -54,7 +80,7 @@ def load_state(directory: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise CheckpointError(f"no {STATE_FILE} in checkpoint folder {directory}")
     digest = Path(directory) / DIGEST_FILE
-    if digest.is_file() and digest.read_text().strip() != _sha256(path):
+    if digest.is_file() and _sha256(path) not in _listed_digests(Path(directory)):
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: its sha256 does not "
                               f"match {DIGEST_FILE}")
     try:

@@ -107,6 +107,10 @@ def _status(ray_status: str, epochs: int, max_epochs: int,
         return "completed"
     if ray_status == "TERMINATED":
         return "stopped"
+    if ray_status == "PENDING" and epochs > 0:
+        # Tune's saved state of a live run can predate the trial's start by a snapshot, while
+        # its results are already on disk: a trial that has reported is running.
+        return "running"
     return ray_status.lower()
 
 
