@@ -10,6 +10,8 @@ model) that misbehaves on purpose, to test what raytuner does when training goes
 - ``explode``: the logits are scaled by ``explode_scale`` from that epoch on (a loss blow-up)
 - ``corrupt``: once, truncate this trial's newest checkpoint (``state.pt``) in ``run_dir``,
   then raise, so the retry is handed a corrupt checkpoint
+- ``gate``: epoch ``at_epoch`` waits until the file ``gate_file`` exists, so a test can look
+  at a run that is certainly still running, then let it go on (it gives up after 300 s)
 
 Epochs are counted by the model: the training loop calls ``model.train()`` once at the start of
 every epoch, so the n-th call since the model was built is the n-th epoch of this attempt (a
@@ -24,7 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-FAULTS = ("none", "once", "always", "nan", "explode", "corrupt")
+FAULTS = ("none", "once", "always", "nan", "explode", "corrupt", "gate")
+GATE_TIMEOUT_S = 300.0
 
 
 class FaultyNet(nn.Module):
@@ -33,7 +36,8 @@ class FaultyNet(nn.Module):
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, *, hidden: int = 32,
                  fault: str = "none", at_epoch: int = 2, error: str = "runtime",
                  marker_dir: str | None = None, run_dir: str | None = None,
-                 explode_scale: float = 1e4, epoch_sleep_s: float = 0.0):
+                 explode_scale: float = 1e4, epoch_sleep_s: float = 0.0,
+                 gate_file: str | None = None):
         super().__init__()
         if fault not in FAULTS:
             raise ValueError(f"fault must be one of {FAULTS}, got {fault!r}")
@@ -45,6 +49,7 @@ class FaultyNet(nn.Module):
         self.fault, self.at_epoch, self.error = fault, at_epoch, error
         self.marker_dir, self.run_dir = marker_dir, run_dir
         self.explode_scale, self.epoch_sleep_s = explode_scale, epoch_sleep_s
+        self.gate_file = gate_file
         self.epochs_started = 0
 
     def train(self, mode: bool = True) -> FaultyNet:
@@ -52,7 +57,16 @@ class FaultyNet(nn.Module):
             self.epochs_started += 1
             if self.epoch_sleep_s:
                 time.sleep(self.epoch_sleep_s)
+            if self.fault == "gate" and self.epochs_started == self.at_epoch:
+                self._wait_at_gate()
         return super().train(mode)
+
+    def _wait_at_gate(self) -> None:
+        deadline = time.monotonic() + GATE_TIMEOUT_S
+        while not Path(self.gate_file or "gate").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gate {self.gate_file} never opened")
+            time.sleep(0.05)
 
     def _first_time(self) -> bool:
         """True the first time this fault fires in the whole experiment (marker file)."""

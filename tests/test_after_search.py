@@ -8,13 +8,14 @@ import logging
 import os
 import pickle
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli, tiny_experiment, write_yaml
+from conftest import REPO, run_cli, tiny_experiment, write_yaml
 
 import raytuner
 from raytuner.after.loading import accuracy_of, load_trial
@@ -22,6 +23,10 @@ from raytuner.after.report.leaderboard import read_history
 from raytuner.config import validate_experiment
 
 pytestmark = pytest.mark.slow
+
+# Ray workers import the user model `tests.faulty` by import path: they need the repo root.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
 
 SPACE = {
     "train.lr": {"loguniform": [1.0e-3, 2.0e-2]},
@@ -76,9 +81,15 @@ def test_reproducibility_record_has_versions_seeds_git_and_hardware(shared_run) 
     assert versions["torch"] == torch.__version__ and versions["python"].count(".") == 2
     assert record["hardware"]["cpu_count"] == os.cpu_count()
     assert record["hardware"]["ram_bytes"] > 0
-    assert record["hardware"]["gpus"] == [] or torch.cuda.is_available()
-    if record["git"] is not None:  # the tests run inside the project's repository
-        assert len(record["git"]["commit"]) == 40 and isinstance(record["git"]["dirty"], bool)
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    assert [g["name"] for g in record["hardware"]["gpus"]] == gpus  # [] on a CPU machine
+    # The tests run inside the project's git checkout: the record names its commit.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert record["git"]["commit"] == head and len(head) == 40
+    assert record["git"]["dirty"] is bool(dirty)
 
 
 # ----------------------------------------------------------------------------------------
@@ -166,7 +177,52 @@ def test_report_html_is_self_contained_and_renders_in_a_browser(shared_run) -> N
     assert "Reproducibility" in headings and "Hyperparameter importance" in headings
 
 
-def test_report_works_without_summary_json_and_while_running_and_after_resume(
+def test_report_reads_a_run_that_is_still_running(ray_session, tmp_path: Path) -> None:
+    """Both trials wait at the start of epoch 2 until the test opens a gate: the report is
+    certainly built while the run is running, then once more after it ended."""
+    from raytuner.after.report import build_report
+
+    gate = tmp_path / "gate"
+    exp = validate_experiment(tiny_experiment(**{
+        "name": "live", "train.epochs": 2, "train.batch_size": 256,
+        "model": {"name": "tests.faulty:factory", "hidden": 16, "fault": "gate",
+                  "at_epoch": 2, "gate_file": str(gate)},
+        "search.algorithm": "random", "search.num_samples": 2, "search.max_concurrent": 2,
+        "search.scheduler": {"name": "fifo"},
+        "search.space": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}}}))
+    run_dir = tmp_path / "runs" / "live"
+    outcome: dict = {}
+
+    def go() -> None:
+        try:
+            outcome["result"] = raytuner.run(exp, storage=tmp_path / "runs")
+        except BaseException as exc:  # surfaced below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not (list(run_dir.glob("experiment_state-*.json")) and len([
+                p for p in run_dir.glob("trial_*/result.json") if p.stat().st_size]) == 2):
+            assert thread.is_alive(), f"the run ended before its gate opened: {outcome}"
+            assert time.monotonic() < deadline, "no trial reported its first epoch"
+            time.sleep(0.2)
+        live = build_report(run_dir, tensorboard=False)
+        assert thread.is_alive()  # both trials still wait at the gate
+    finally:
+        gate.write_text("open\n")
+        thread.join(timeout=300)
+    assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
+    assert live.data["num_trials"] == 2 and live.html.is_file()
+    assert [row["epochs"] for row in live.data["leaderboard"]] == [1, 1]
+    assert live.data["status_counts"] == {"running": 2}, live.data["status_counts"]
+    after = build_report(run_dir, tensorboard=False)
+    assert [row["epochs"] for row in after.data["leaderboard"]] == [2, 2]
+    assert after.data["status_counts"] == {"completed": 2}
+
+
+def test_report_works_without_summary_json_and_after_a_warm_started_resume(
         shared_run, tmp_path: Path, caplog) -> None:
     from raytuner.after.report import build_report
     from raytuner.search.searchers.hyperopt import TID_OFFSET
@@ -201,18 +257,8 @@ def test_report_works_without_summary_json_and_while_running_and_after_resume(
     caplog.set_level(logging.WARNING, logger="raytuner")
     thread = threading.Thread(target=go)
     thread.start()
-    live = None
-    deadline = time.monotonic() + 240
-    while thread.is_alive() and time.monotonic() < deadline:
-        if list(run_dir.glob("experiment_state-*.json")) and any(
-                p.stat().st_size for p in run_dir.glob("trial_*/result.json")):
-            live = build_report(run_dir, tensorboard=False)
-            break
-        time.sleep(0.5)
     thread.join(timeout=300)
-    assert "error" not in outcome, outcome.get("error")
-    if live is not None:  # reported on mid-run (unless the run beat the poll)
-        assert live.data["num_trials"] >= 1 and live.html.is_file()
+    assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
 
     kept = [t for t in shared_run.summary["trials"] if t["config"]["model.channels"] == 8]
     dropped = len(shared_run.summary["trials"]) - len(kept)

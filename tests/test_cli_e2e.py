@@ -11,12 +11,21 @@ from conftest import run_cli, tiny_experiment, write_yaml
 pytestmark = pytest.mark.slow
 
 
+# The first two trials (run side by side) learn; the next two barely move (lr 1e-5), so when
+# they reach ASHA's first rung, two good results are recorded there already: they are stopped
+# whatever order the results arrive in.
+GOOD = {"train.lr": 5.0e-3, "model.channels": 8}
+BAD = {"train.lr": 1.0e-5, "model.channels": 2}
+
+
 def test_run_then_best(tmp_path: Path) -> None:
     exp = tiny_experiment(**{
         "search.num_samples": 8, "train.epochs": 4,
         "search.space": {"train.lr": {"loguniform": [1.0e-5, 3.0e-2]},
                          "model.channels": {"choice": [2, 8]}},
         "search.scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
+        "search.points_to_evaluate": [GOOD, {**GOOD, "train.lr": 3.0e-3}, BAD,
+                                      {**BAD, "train.lr": 2.0e-5}],
     })
     path = write_yaml(tmp_path / "tiny.yaml", exp)
     storage = tmp_path / "runs"
@@ -31,7 +40,11 @@ def test_run_then_best(tmp_path: Path) -> None:
     assert len(trials) == 8
     assert all(t["status"] in ("completed", "stopped") for t in trials)
     stopped = [t for t in trials if t["status"] == "stopped"]
-    assert stopped and all(t["epochs"] < 4 for t in stopped), "ASHA stopped no trial early"
+    assert all(t["epochs"] < 4 for t in stopped)
+    bad = [t for t in trials if t["config"]["model.channels"] == 2
+           and t["config"]["train.lr"] in (1.0e-5, 2.0e-5)]
+    assert len(bad) == 2 and all(t["status"] == "stopped" and t["epochs"] == 1 for t in bad), \
+        [(t["config"], t["status"], t["epochs"]) for t in bad]  # ASHA stopped them early
     assert any(t["epochs"] == 4 for t in trials)
     assert (run_dir / "experiment.yaml").is_file()
     for trial in trials:

@@ -28,10 +28,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 FAULTY = "tests.faulty:factory"
 
 
-def _slow_experiment(name: str, **changes: Any) -> dict[str, Any]:
-    """Trials of a small MLP whose epochs take a second, so a test can act while they run."""
+def _slow_experiment(name: str, gate: Path, **changes: Any) -> dict[str, Any]:
+    """Trials of a small MLP whose epochs take a second and that wait at the start of epoch 3
+    until the file ``gate`` exists: a test acts on a run certainly still running there."""
     return tiny_experiment(**{
-        "name": name, "model": {"name": FAULTY, "hidden": 16, "epoch_sleep_s": 1.0},
+        "name": name, "model": {"name": FAULTY, "hidden": 16, "epoch_sleep_s": 1.0,
+                                "fault": "gate", "at_epoch": 3, "gate_file": str(gate)},
         "search.algorithm": "random", "search.scheduler": {"name": "fifo"},
         "search.space": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}},
         "train.batch_size": 256, **changes})
@@ -116,7 +118,8 @@ def _epochs(trial_dir: Path) -> list[int]:
 
 def test_driver_killed_mid_run_is_resumed_from_checkpoints(tmp_path: Path) -> None:
     # One short trial finishes while two long ones are still training when the driver dies.
-    exp = _slow_experiment("crash", **{
+    gate = tmp_path / "gate"
+    exp = _slow_experiment("crash", gate, **{
         "search.num_samples": 3, "search.max_concurrent": 2, "train.epochs": 6,
         "search.space": {"train.epochs": {"choice": [2, 6]}},
         "search.points_to_evaluate": [{"train.epochs": 2}, {"train.epochs": 6},
@@ -127,15 +130,16 @@ def test_driver_killed_mid_run_is_resumed_from_checkpoints(tmp_path: Path) -> No
     proc = _start(["run", str(path), "--storage", str(storage)], log)
 
     def completed_and_checkpointed():
+        # the short trial finished; both long ones checkpointed epoch 2 and wait at the gate
         trials = _trial_states(run_dir)
         done = [t for t in trials if t["status"] == "TERMINATED"]
         running = [t for t in trials if t["status"] == "RUNNING"
-                   and t["last"].get("checkpoint_dir_name") and t["last"].get("epoch", 0) >= 2
-                   and t["last"]["epoch"] < 6]
-        return (done, running) if done and running else None
+                   and t["last"].get("checkpoint_dir_name") and t["last"].get("epoch") == 2]
+        return (done, running) if len(done) == 1 and len(running) == 2 else None
 
     done, running = _wait_for(proc, log, completed_and_checkpointed)
     _kill_session(proc)
+    gate.write_text("open\n")
     assert proc.returncode == -signal.SIGKILL
     assert not _session_pids(proc.pid), "a process of the killed run survived"
     assert not (run_dir / "summary.json").exists()
@@ -158,12 +162,13 @@ def test_driver_killed_mid_run_is_resumed_from_checkpoints(tmp_path: Path) -> No
         assert epochs.count(1) == 1, f"{trial_id} restarted from scratch: {epochs}"
         assert epochs[-1] == 6 and trials[trial_id]["epochs"] == 6
         assert sorted(set(epochs)) == list(range(1, 7)), epochs
-        assert epoch >= 2
+        assert epoch == 2
 
 
 def test_ctrl_c_stops_gracefully_and_run_resume_finishes(tmp_path: Path) -> None:
-    exp = _slow_experiment("ctrlc", **{"search.num_samples": 2, "search.max_concurrent": 2,
-                                       "train.epochs": 5})
+    gate = tmp_path / "gate"
+    exp = _slow_experiment("ctrlc", gate, **{"search.num_samples": 2,
+                                             "search.max_concurrent": 2, "train.epochs": 5})
     path = write_yaml(tmp_path / "ctrlc.yaml", exp)
     storage, log = tmp_path / "runs", tmp_path / "run.log"
     run_dir = (storage / "ctrlc").resolve()
@@ -183,6 +188,7 @@ def test_ctrl_c_stops_gracefully_and_run_resume_finishes(tmp_path: Path) -> None
     assert not (run_dir / "summary.json").exists()
     states = _trial_states(run_dir)
     assert states and any(t["status"] != "TERMINATED" for t in states), states
+    gate.write_text("open\n")
 
     # `run --resume` continues the interrupted run of that name (the same experiment).
     result = run_cli("run", str(path), "--storage", str(storage), "--resume", timeout=600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,27 @@ def test_reopened_folder_continues_without_duplicate_steps(tmp_path: Path) -> No
         == [1, 2, 3, 4, 5]
     for series, steps in all_series(mux).items():
         assert len(steps) == len(set(steps)), series
+
+
+def test_event_files_sort_in_the_order_they_were_written(tmp_path: Path) -> None:
+    """Twelve writers in one process (a notebook calling run() again and again), after a
+    file named the way raytuner 0.1.0 named them: TensorBoard reads all, in writing order."""
+    from raytuner.tensorboard.events import EventWriter
+
+    old = EventWriter(tmp_path)  # the 0.1.0 name: seconds, host, pid, unpadded counter
+    old.add_scalars({"x": 0.0}, step=0, wall_time=1.0)
+    old.close()
+    old_name = tmp_path / f"events.out.tfevents.{int(time.time()) - 1:010d}.h.1.10.raytuner"
+    old.path.rename(old_name)
+    names = []
+    for step in range(1, 13):
+        writer = EventWriter(tmp_path)
+        writer.add_scalars({"x": float(step)}, step=step, wall_time=1.0 + step)
+        writer.close()
+        names.append(writer.path.name)
+    assert sorted(names) == names  # the 10th file does not sort before the 2nd
+    assert sorted(p.name for p in tmp_path.iterdir())[0] == old_name.name
+    assert [s for s, _ in scalars(load(tmp_path), ".", "x")] == list(range(13))
 
 
 def test_tensorboard_command_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:

@@ -18,9 +18,14 @@ import pytest
 from conftest import REPO, run_cli, tiny_experiment, write_yaml
 from tb_helpers import all_series, load, reported_by_epoch, scalars, sessions
 
-from raytuner.tensorboard import events, layout
+from raytuner.tensorboard import layout
 
 pytestmark = pytest.mark.slow
+
+# Ray workers import the user model `tests.faulty` by import path: they need the repo root.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+FAULTY = "tests.faulty:factory"
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -38,18 +43,34 @@ def own_ray_instance():
         os.environ["RAY_ADDRESS"] = old
 
 
-def _epochs_written(run_dir: Path) -> int:
-    folder = run_dir / "tensorboard" / layout.EXPERIMENT_RUN
-    if not folder.is_dir():
-        return 0
-    return events.read_run(folder).step("search/best_val_accuracy_vs_epochs", 0)
+def _checkpoints_written(run_dir: Path) -> int:
+    """The most epochs any trial of the run has a checkpoint for (Ray names them from 0)."""
+    return max((int(p.name.rsplit("_", 1)[1]) + 1 for p in run_dir.glob("trial_*/checkpoint_*")
+                if (p / "state.pt").is_file()), default=0)
+
+
+def _unfinished_trials(run_dir: Path) -> list[str]:
+    """Trials Tune's saved state lists as not finished."""
+    state = json.loads(max(run_dir.glob("experiment_state-*.json")).read_text())
+    trials = [json.loads(trial) for trial, _ in state["trial_data"]]
+    return [t["trial_id"] for t in trials if t["status"] != "TERMINATED"]
 
 
 @pytest.fixture(scope="module")
 def resumed_run(tmp_path_factory) -> Path:
-    """A real run stopped with Ctrl-C (SIGINT) after a few epochs, then `raytuner resume`d."""
+    """A real run stopped with Ctrl-C (SIGINT) after a known checkpoint, then `raytuner resume`d.
+
+    Every trial waits at the start of epoch 3 until a gate file exists (tests/faulty.py), so
+    the run is certainly still running when the signal comes; the gate opens before resume.
+    """
     tmp = tmp_path_factory.mktemp("tb")
-    exp = tiny_experiment(**{"train.epochs": 4, "search.num_samples": 3})
+    gate = tmp / "gate"
+    exp = tiny_experiment(**{
+        "train.epochs": 4, "search.num_samples": 3, "train.batch_size": 256,
+        "model": {"name": FAULTY, "hidden": 16, "fault": "gate", "at_epoch": 3,
+                  "gate_file": str(gate)}})
+    exp["search"]["space"] = {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]},
+                              "model.hidden": {"choice": [8, 16]}}
     path = write_yaml(tmp / "tiny.yaml", exp)
     run_dir = tmp / "runs" / "tb"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -57,13 +78,22 @@ def resumed_run(tmp_path_factory) -> Path:
         [sys.executable, "-m", "raytuner", "run", str(path), "--storage", str(tmp / "runs"),
          "--name", "tb"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
-    deadline = time.monotonic() + 300
-    while proc.poll() is None and _epochs_written(run_dir) < 2:
-        assert time.monotonic() < deadline, "the run wrote no epochs"
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C does: Ray saves its state and stops
-    out, _ = proc.communicate(timeout=180)
-    assert proc.returncode in (0, 130), out[-3000:]
+    try:
+        deadline = time.monotonic() + 300
+        while _checkpoints_written(run_dir) < 2:  # a trial holds epoch 2's checkpoint
+            assert proc.poll() is None, proc.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "the run wrote no checkpoint of epoch 2"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C does: Ray saves its state and stops
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-3000:]  # interrupted, not finished
+    assert f"raytuner resume {run_dir}" in out, out[-3000:]
+    assert not (run_dir / "summary.json").exists()
+    assert _unfinished_trials(run_dir), "Ctrl-C came after every trial had finished"
+    gate.write_text("open\n")
     resumed = run_cli("resume", str(run_dir), timeout=400)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     return run_dir
@@ -156,6 +186,44 @@ def _session_groups(driver) -> list[str]:
           .catch(e => done(['error: ' + e]));""")
 
 
+def _text_box(driver, text: str) -> dict | None:
+    """Viewport box of the innermost element (inside shadow roots too) whose text is ``text``."""
+    return driver.execute_script("""
+        const wanted = arguments[0];
+        function find(node) {
+          for (const child of [...(node.shadowRoot ? [node.shadowRoot] : []),
+                               ...node.children]) {
+            const hit = find(child);
+            if (hit) return hit;
+          }
+          return node.textContent && node.textContent.trim() === wanted ? node : null;
+        }
+        const hit = find(document.body);
+        if (!hit || !hit.getBoundingClientRect) return null;
+        const r = hit.getBoundingClientRect();
+        return {x: r.x, y: r.y, width: r.width, height: r.height};""", text)
+
+
+def _check_screenshot(png: Path, boxes: dict[str, dict]) -> None:
+    """The saved picture shows TensorBoard (its orange bar) and, where the page placed each
+    trial id, dark text on a light background: the table was on screen, not just in the DOM."""
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    width, height = image.size
+    assert width >= 1200 and height >= 600, image.size
+    bar = [image.getpixel((x, 10)) for x in range(0, width, 10)]
+    orange = [p for p in bar if p[0] > 200 and 90 < p[1] < 160 and p[2] < 60]
+    assert len(orange) > 0.8 * len(bar), bar[:5]
+    for trial_id, box in boxes.items():
+        assert box["width"] > 0 and box["y"] >= 0 and box["y"] + box["height"] <= height, \
+            (trial_id, box)
+        crop = image.crop((int(box["x"]), int(box["y"]), int(box["x"] + box["width"]) + 1,
+                           int(box["y"] + box["height"]) + 1)).convert("L")
+        darkest, lightest = crop.getextrema()
+        assert darkest < 110 and lightest > 200, (trial_id, crop.getextrema())
+
+
 def test_tensorboard_command_shows_every_trial_in_the_browser(resumed_run: Path) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -191,8 +259,12 @@ def test_tensorboard_command_shows_every_trial_in_the_browser(resumed_run: Path)
             assert time.monotonic() < deadline, "the HParams table never listed every trial"
             time.sleep(1)
         assert set(_session_groups(driver)) == trial_ids
+        boxes = {t: _text_box(driver, t) for t in sorted(trial_ids)}
+        assert all(boxes.values()), boxes
         ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "tensorboard-hparams.png"))
+        png = ARTIFACTS / "tensorboard-hparams.png"
+        assert driver.save_screenshot(str(png))
+        _check_screenshot(png, boxes)
     finally:
         if driver is not None:
             driver.quit()

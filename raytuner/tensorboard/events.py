@@ -23,6 +23,28 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 EVENTS_PREFIX = "events.out.tfevents."
 _UID = itertools.count()
+_last_stamp_ns = 0
+
+
+def _file_stamp_ns() -> int:
+    """Nanoseconds since the epoch, strictly increasing within this process.
+
+    TensorBoard reads a folder's event files in the order of their names (and skips a file
+    that sorts before one it has already read), so the name must sort in the order of
+    writing: a fixed-width stamp first, taken from the clock across processes (a resumed
+    driver) and forced forward within one (several writers in the same nanosecond, or a
+    clock that steps back). Nineteen digits of nanoseconds also sort after the ten digits of
+    seconds and the "." that folders written by raytuner 0.1.0 start with.
+    """
+    global _last_stamp_ns
+    _last_stamp_ns = max(time.time_ns(), _last_stamp_ns + 1)
+    return _last_stamp_ns
+
+
+def event_file_name() -> str:
+    """A new event file's name: sorts after every earlier one, never reused."""
+    return (f"{EVENTS_PREFIX}{_file_stamp_ns():019d}.{socket.gethostname()}."
+            f"{os.getpid()}.{next(_UID):06d}.raytuner")
 
 
 class EventWriter:
@@ -31,10 +53,8 @@ class EventWriter:
     def __init__(self, logdir: str | Path):
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
-        # Unique per process and writer: a resumed or rebuilt run never appends to an old file.
-        name = (f"{EVENTS_PREFIX}{int(time.time()):010d}.{socket.gethostname()}."
-                f"{os.getpid()}.{next(_UID)}.raytuner")
-        self.path = self.logdir / name
+        # A new file per writer: a resumed or rebuilt run never appends to an old file.
+        self.path = self.logdir / event_file_name()
         self._records = RecordWriter(open(self.path, "ab"))  # noqa: SIM115 - closed in close()
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 

@@ -1,8 +1,9 @@
 """Save and load the full training state of a trial, atomically and checksummed.
 
 A checkpoint is a folder holding ``state.pt`` (model, optimizer, LR schedule, RNG states, epoch,
-metric history, resolved config). It is written to a temporary file and renamed into place, so a
-crash mid-write never leaves a truncated ``state.pt`` behind; it is loaded with
+metric history, resolved config) and ``state.pt.sha256``. It is written to a temporary file and
+renamed into place, so a crash mid-write never leaves a truncated ``state.pt`` behind (the
+Ray adapter turns the folder into a Ray checkpoint); it is loaded with
 ``torch.load(weights_only=True)`` so a checkpoint cannot run code.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from raytuner.errors import CheckpointError
+from raytuner.files import write_text_atomic
 
 STATE_FILE = "state.pt"
 #: sha256 of state.pt, written next to it: catches corruption torch's loader cannot (bit flips)
@@ -25,22 +27,43 @@ FORMAT_VERSION = 1
 
 
 def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
-    """Write ``state`` to ``directory/state.pt`` atomically; returns the file's path."""
+    """Write ``state`` to ``directory/state.pt`` atomically; returns the file's path.
+
+    A process killed at any point leaves the folder's previous checkpoint, if it had one,
+    loadable and checked. The order is what makes that so: the new state goes to a temporary
+    file; the digest file then lists the old and the new file's sha256 (an atomic replace);
+    state.pt is replaced; the digest file then lists the new one alone. At every moment
+    state.pt is whole and its digest is listed.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / STATE_FILE
+    # Not raytuner.files.atomic_write: the digest must be listed between writing the
+    # temporary file and renaming it into place.
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{STATE_FILE}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save({"format": FORMAT_VERSION, **state}, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        (directory / DIGEST_FILE).write_text(_sha256(tmp) + "\n")
+        new_digest = _sha256(tmp)
+        old_digests = _listed_digests(directory) if target.is_file() else []
+        _write_digests(directory, [*old_digests, new_digest])
         os.replace(tmp, target)
+        _write_digests(directory, [new_digest])
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _write_digests(directory: Path, digests: list[str]) -> None:
+    write_text_atomic(directory / DIGEST_FILE, "".join(d + "\n" for d in digests))
+
+
+def _listed_digests(directory: Path) -> list[str]:
+    digest = directory / DIGEST_FILE
+    return digest.read_text().split() if digest.is_file() else []
 
 
 def load_state(directory: str | os.PathLike, map_location: str | torch.device = "cpu"
@@ -50,7 +73,7 @@ def load_state(directory: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise CheckpointError(f"no {STATE_FILE} in checkpoint folder {directory}")
     digest = Path(directory) / DIGEST_FILE
-    if digest.is_file() and digest.read_text().strip() != _sha256(path):
+    if digest.is_file() and _sha256(path) not in _listed_digests(Path(directory)):
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: its sha256 does not "
                               f"match {DIGEST_FILE}")
     try:

@@ -32,6 +32,10 @@ def trial_status(ray_status: str, last_result: Mapping[str, Any] | None, max_epo
         return "completed"
     if ray_status == "TERMINATED":
         return "stopped"
+    if ray_status == "PENDING" and int(result.get("epoch") or 0) > 0:
+        # Tune's saved state of a live run can predate the trial's start by a snapshot, while
+        # its results are already on disk: a trial that has reported is running.
+        return "running"
     return ray_status.lower()
 
 
