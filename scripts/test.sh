@@ -11,7 +11,7 @@
 #   d=$(mktemp -d) && python -m venv $d/venv && . $d/venv/bin/activate \
 #     && git clone . $d/src && cd $d/src && bash .ci/run
 #
-# Arguments go to pytest: `bash scripts/test.sh tests/test_config.py -x`.
+# Arguments go to pytest: `bash scripts/test.sh tests/config/test_validate.py -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q torch==2.14.1 torchvision==0.29.1 -e ".[test]"

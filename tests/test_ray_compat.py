@@ -4,15 +4,13 @@ that renames, moves or changes one fails here, by name, not somewhere inside a r
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import REPO
 
 from raytuner import _ray_compat
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_hyperopt_search_private_hooks_exist_and_are_used() -> None:

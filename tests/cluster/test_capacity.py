@@ -3,10 +3,9 @@ clusters/gpu.yaml, and the error for resources no node can provide. No Ray is st
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
+from conftest import REPO
 
 from raytuner.cluster.capacity import (
     STATIC,
@@ -18,7 +17,7 @@ from raytuner.cluster.capacity import (
 )
 from raytuner.errors import ConfigError
 
-GPU_YAML = Path(__file__).resolve().parents[1] / "clusters" / "gpu.yaml"
+GPU_YAML = REPO / "clusters" / "gpu.yaml"
 
 
 def _gpu_yaml_types() -> Autoscaling:

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from benchmarks.common import Options, markdown_table, median_spread
 from benchmarks.datasets import TRAIN_SIZE, VAL_SIZE, digits_subset, trivial
 from benchmarks.tracking import EpochLedger, best_at, first_reaching
 
-REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

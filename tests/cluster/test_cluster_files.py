@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import ray
 import yaml
+from conftest import REPO
 
 from raytuner.cluster.files import (
     check_cluster_file,
@@ -23,7 +24,7 @@ from raytuner.cluster.files import (
 from raytuner.cluster.kuberay import is_kuberay_manifest, validate_kuberay_manifest
 from raytuner.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 CLUSTERS = ROOT / "clusters"
 CLUSTER_FILES = sorted(CLUSTERS.glob("*.yaml"))
 LAUNCHER_FILES = [p for p in CLUSTER_FILES if not is_kuberay_manifest(load_cluster_file(p))]

@@ -43,6 +43,9 @@ def test_overrides_set_any_dotted_path(tmp_path: Path) -> None:
     ({"model.kernel_size": 4}, "model.kernel_size", "must be odd"),
     ({"data.name": "imagenet"}, "data.name", "unknown dataset 'imagenet'"),
     ({"search.metric": "val_acc"}, "search.metric", "unknown metric 'val_acc'"),
+    # the direction comes from the metric catalogue, for every reported metric
+    ({"search.metric": "val_f1", "search.mode": "min"}, "search.mode",
+     "contradicts search.metric 'val_f1'"),
     ({"search.num_samples": 0}, "search.num_samples", "greater than or equal to 1"),
     ({"search.space.train.lr": {"uniform": [0.1, 0.01]}}, "search.space.train.lr",
      "low must be below high"),
