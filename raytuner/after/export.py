@@ -28,7 +28,7 @@ from torch import nn
 from raytuner.after.loading import load_trial
 from raytuner.config.schema import Experiment
 from raytuner.config.validate import validate_experiment
-from raytuner.data import load_dataset
+from raytuner.data import DataBundle, load_dataset
 from raytuner.errors import ConfigError
 from raytuner.files import dump_yaml, read_yaml_file, write_text_atomic
 from raytuner.models import create_model
@@ -55,7 +55,7 @@ class ExportedModel:
         """Shape of one input example, ``(C, H, W)``."""
         return tuple(self.metadata["input"]["shape"])
 
-    def load_data(self):
+    def load_data(self) -> DataBundle:
         """The dataset (train/validation split, preprocessing) the model was trained on."""
         return load_dataset(self.experiment.data, self.experiment.seed)
 

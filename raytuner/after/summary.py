@@ -97,7 +97,7 @@ def best_record(records: list[dict[str, Any]], mode: str) -> dict[str, Any] | No
 
 
 def build_summary(run_dir: str | Path, exp: Experiment, *, wall_time_s: float | None = None,
-                  analysis=None) -> dict[str, Any]:
+                  analysis: Any = None) -> dict[str, Any]:
     """Summary of a run folder: experiment, every trial, the best one."""
     records = trial_records(run_dir, exp, analysis)
     best = best_record(records, exp.search.mode)

@@ -49,6 +49,7 @@ def _class_folders(root: Path) -> list[str]:
 
 
 def _open(folder: Path, key: str):
+    # deferred: torchvision is heavy; it loads only when an image folder is read
     from torchvision.datasets import ImageFolder
 
     try:
@@ -60,6 +61,7 @@ def _open(folder: Path, key: str):
 
 def _decode(samples: list[tuple[str, int]], size: int, channels: int, key: str) -> torch.Tensor:
     """uint8 ``(N, C, size, size)`` images."""
+    # deferred with torchvision: only reading an image folder needs them
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.functional import pil_to_tensor
 

@@ -27,6 +27,7 @@ def _as_tensor(item: Any, name: str, index: int) -> torch.Tensor:
     elif isinstance(item, np.ndarray):
         tensor = torch.from_numpy(item)
     elif hasattr(item, "getbands"):  # a PIL image: channels first, 0..1, as ToTensor does
+        # deferred: torchvision is heavy; only PIL inputs need it
         from torchvision.transforms.functional import pil_to_tensor
 
         tensor = pil_to_tensor(item).float() / 255.0

@@ -53,6 +53,7 @@ class VisionSet:
 
     @property
     def cls(self) -> Any:
+        # deferred: torchvision is heavy; it loads only when a torchvision set is read
         import torchvision.datasets
 
         return getattr(torchvision.datasets, self.tv_class)
@@ -107,6 +108,7 @@ def extract_placed_archives(spec: VisionSet, root: Path) -> None:
         return
     archive = root / spec.cls.filename
     if not spec.present(root) and archive.is_file():
+        # deferred: torchvision is heavy; it loads only when a torchvision set is read
         from torchvision.datasets.utils import extract_archive
 
         extract_archive(str(archive), str(root))

@@ -31,6 +31,7 @@ class ResNetSettings(BaseModel):
 def build_resnet(input_shape: tuple[int, ...], num_classes: int, *, arch: str = "resnet18",
                  dropout: float = 0.0, zero_init_residual: bool = False) -> nn.Module:
     """A randomly initialized torchvision ResNet for ``input_shape = (C, H, W)`` images."""
+    # deferred: torchvision is heavy; only building a ResNet needs it
     import torchvision.models
 
     model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes,

@@ -40,7 +40,7 @@ def digits() -> DataBundle:
     return _subset(load_dataset(exp.data, exp.seed), augmentations=())
 
 
-USER_DATA = "test_toolbox_train:flippable_digits"
+USER_DATA = "test_training_recipe:flippable_digits"
 
 
 def flippable_digits(data_config, seed: int) -> DataBundle:

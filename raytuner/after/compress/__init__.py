@@ -31,6 +31,7 @@ from raytuner.after.compress import methods
 from raytuner.after.loading import accuracy_of, load_trial
 from raytuner.config.schema import CompressConfig
 from raytuner.config.validate import validate_experiment
+from raytuner.data import DataBundle
 from raytuner.errors import ConfigError
 from raytuner.files import dump_yaml, read_yaml_file, write_text_atomic
 from raytuner.models import create_model
@@ -79,7 +80,8 @@ def latency_ms(model: nn.Module, batch: torch.Tensor, runs: int) -> float:
     return statistics.median(times)
 
 
-def _build(method: str, model: nn.Module, sparsity: float | None, data) -> nn.Module:
+def _build(method: str, model: nn.Module, sparsity: float | None, data: DataBundle
+           ) -> nn.Module:
     if method == "original":
         return model
     if method == "pruned":
@@ -89,7 +91,7 @@ def _build(method: str, model: nn.Module, sparsity: float | None, data) -> nn.Mo
     return methods.quantize_static(model, data.train_x[:CALIBRATION_EXAMPLES])
 
 
-def compress_model(model: nn.Module, data, config: CompressConfig, batch_size: int
+def compress_model(model: nn.Module, data: DataBundle, config: CompressConfig, batch_size: int
                    ) -> tuple[list[Variant], dict[str, nn.Module]]:
     """Build and evaluate every variant; (table rows, {name: model} of the built ones)."""
     plan: list[tuple[str, str, float | None]] = [("original", "original", None)]

@@ -52,6 +52,7 @@ def weight_sparsity(model: nn.Module) -> float:
 def quantize_dynamic(model: nn.Module) -> nn.Module:
     """int8 dynamic quantization of the Linear layers (weights int8, activations quantized on
     the fly); convolutions stay float."""
+    # deferred: torch.ao.quantization is heavy and only compression needs it
     from torch.ao.quantization import quantize_dynamic as _quantize_dynamic
 
     if not any(isinstance(m, nn.Linear) for m in model.modules()):
@@ -70,6 +71,7 @@ def _engine() -> str:
 
 def prepare_static(model: nn.Module, example: torch.Tensor) -> nn.Module:
     """The model traced by FX with observers inserted (conv/bn/relu fused), ready to calibrate."""
+    # deferred: torch.ao.quantization is heavy and only compression needs it
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import prepare_fx
 
@@ -80,6 +82,7 @@ def prepare_static(model: nn.Module, example: torch.Tensor) -> nn.Module:
 
 def convert_static(prepared: nn.Module) -> nn.Module:
     """The calibrated (or, when rebuilding from weights, uncalibrated) model converted to int8."""
+    # deferred: torch.ao.quantization is heavy and only compression needs it
     from torch.ao.quantization.quantize_fx import convert_fx
 
     with _quiet():
