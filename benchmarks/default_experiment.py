@@ -1,6 +1,15 @@
-"""Issue 2's figures for the default experiment: per-trial start, per-report and per-checkpoint
-costs, the total time of ``python -m raytuner run experiments/digits.yaml``, its best accuracy
-and its time to 0.97 validation accuracy."""
+"""The default job against the same job written by hand with Ray Tune (issue 13's first goal).
+
+Each repetition runs, one after the other in fresh processes (each with its own Ray start):
+``python -m raytuner run experiments/digits.yaml`` and ``python -m benchmarks.bare_tune_digits``
+(:mod:`benchmarks.bare_tune_digits`: the same data, model, space, searcher, scheduler,
+concurrency, actor reuse and per-epoch checkpoint, with its own training loop). The order
+alternates between repetitions so that a drifting machine load favours neither. Recorded per
+run: the whole command's wall-clock, the time inside the run, the time from the command's start
+to the first result (the first epoch's checkpoint folder, which Ray writes at the first report),
+trials, epochs and the best validation accuracy. Then ``raytuner plan`` of the same experiment,
+whose wall-clock bounds should contain the runs' times inside Tune.
+"""
 
 from __future__ import annotations
 
@@ -14,150 +23,151 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import LoadWatch, Options, Report, markdown_table, ray_session
-from benchmarks.digits_runs import DIGITS_YAML, REPO, SMOKE_OVERRIDES, run_digits
+from benchmarks.common import LoadWatch, Options, Report, markdown_table
+from benchmarks.digits_runs import DIGITS_YAML, REPO
 
-TARGET = 0.97
-FULL_REPORTS, SMOKE_REPORTS = 50, 3
+SMOKE_SETS = ["search.num_samples=2", "train.epochs=2", "search.scheduler.grace_period=1"]
 
 
-def run_cli(storage: Path, *, smoke: bool) -> dict[str, Any]:
-    """Time the real command in a fresh process (its own Ray start included); best accuracy
-    from ``summary.json``; time to the target from the trials' result timestamps (whole
-    seconds in Ray's results, so +-1 s) relative to the command's start."""
-    args = [sys.executable, "-m", "raytuner", "run", str(DIGITS_YAML), "--storage", str(storage),
-            "--name", "digits-cli"]
-    for override in SMOKE_OVERRIDES if smoke else []:
-        args += ["--set", override]
+def _env() -> dict[str, str]:
     # RAY_ADDRESS=local: a Ray of its own, not the newest one running on this machine.
-    env = {**os.environ, "RAY_ADDRESS": "local", "PYTHONPATH": os.pathsep.join(
+    return {**os.environ, "RAY_ADDRESS": "local", "PYTHONPATH": os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    started = time.time()
-    proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
-    total = time.time() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"raytuner run failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    run_dir = storage / "digits-cli"
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    reached = []
-    epochs = 0
-    for result_file in run_dir.glob("trial_*/result.json"):
-        for line in result_file.read_text(encoding="utf-8").splitlines():
+
+
+def _first_result(run_dir: Path, started: float) -> float | None:
+    """Seconds from ``started`` to the first checkpoint folder any trial wrote."""
+    stamps = [p.stat().st_mtime for p in run_dir.glob("*/checkpoint_000000")]
+    return min(stamps) - started if stamps else None
+
+
+def _results(run_dir: Path) -> tuple[int, int, float]:
+    """(trials, epochs, best val_accuracy) from the trials' ``result.json`` files."""
+    trials = epochs = 0
+    best = 0.0
+    for path in run_dir.glob("*/result.json"):
+        trials += 1
+        for line in path.read_text(encoding="utf-8").splitlines():
             result = json.loads(line)
             epochs += 1
-            if result.get("val_accuracy", 0) >= TARGET:
-                reached.append(result["timestamp"] - started)
-    return {"total_s": total, "wall_time_s": summary.get("wall_time_s"),
-            "best": (summary.get("best") or {}).get("best"), "trials": summary["num_trials"],
-            "epochs": epochs, "seconds_to_target": min(reached) if reached else None}
+            best = max(best, result.get("val_accuracy", 0.0))
+    return trials, epochs, best
 
 
-def cost_probe(config: dict[str, Any]) -> None:
-    """A trainable that reports ``n`` times without a checkpoint, then ``n`` times with the
-    default CNN's full training state as a checkpoint (as raytuner's adapter does), timing
-    every call inside the trial; a last report carries the timings."""
-    import tempfile as tmp
-
-    from ray import tune
-
-    from raytuner.config import validate_experiment
-    from raytuner.data import load_dataset
-    from raytuner.trial.checkpoint import save_state
-    from raytuner.trial.loop import Trainer
-
-    exp = validate_experiment(config["experiment"])
-    trainer = Trainer(exp, load_dataset(exp.data, exp.seed))
-    n = config["n"]
-    plain, save, report_ckpt = [], [], []
-    for i in range(n):
-        start = time.perf_counter()
-        tune.report({"step": i, "phase": 0})
-        plain.append(time.perf_counter() - start)
-    for i in range(n):
-        with tmp.TemporaryDirectory(prefix="probe-") as folder:
-            start = time.perf_counter()
-            save_state(trainer.state_dict(), folder)
-            mid = time.perf_counter()
-            tune.report({"step": n + i, "phase": 1},
-                        checkpoint=tune.Checkpoint.from_directory(folder))
-            save.append(mid - start)
-            report_ckpt.append(time.perf_counter() - mid)
-    tune.report({"step": 2 * n, "phase": 2, "plain": plain, "save": save,
-                 "report_ckpt": report_ckpt})
+def _timed(args: list[str], run_dir: Path) -> tuple[dict[str, Any], str]:
+    started = time.time()
+    with LoadWatch() as load:
+        proc = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True,
+                              timeout=1800)
+    total = time.time() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    trials, epochs, best = _results(run_dir)
+    return {"total_s": total, "first_result_s": _first_result(run_dir, started),
+            "trials": trials, "epochs": epochs, "best": best, "load": load.as_dict(),
+            "output_lines": len(proc.stdout.splitlines()) + len(proc.stderr.splitlines())
+            }, proc.stdout
 
 
-def run_probe(storage: Path, n: int) -> dict[str, list[float]]:
-    """One probe trial with raytuner's Tune settings (actor reuse, keep 2 checkpoints)."""
-    from ray import tune
-
-    import raytuner
-
-    exp = raytuner.load_experiment(DIGITS_YAML)
-    tuner = tune.Tuner(
-        tune.with_resources(cost_probe, {"cpu": 1}),
-        param_space={"experiment": exp.to_dict(), "n": n},
-        tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True),
-        run_config=tune.RunConfig(name="probe", storage_path=str(storage), verbose=0,
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
-    last = tuner.fit()[0].metrics
-    return {k: last[k] for k in ("plain", "save", "report_ckpt")}
+def run_raytuner(storage: Path, name: str, smoke: bool) -> dict[str, Any]:
+    """``python -m raytuner run experiments/digits.yaml``; inside time from summary.json."""
+    args = [sys.executable, "-m", "raytuner", "run", str(DIGITS_YAML), "--storage", str(storage),
+            "--name", name]
+    for change in SMOKE_SETS if smoke else []:
+        args += ["--set", change]
+    out, _ = _timed(args, storage / name)
+    summary = json.loads((storage / name / "summary.json").read_text(encoding="utf-8"))
+    return {**out, "inside_s": summary["wall_time_s"]}
 
 
-def _ms(values: list[float]) -> str:
-    values = sorted(values)
-    p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
-    return f"{statistics.median(values) * 1000:.1f} (p90 {p90 * 1000:.1f})"
+def run_bare(storage: Path, name: str, smoke: bool) -> dict[str, Any]:
+    """The hand-written Ray Tune script; inside time from the JSON line it prints last."""
+    args = [sys.executable, "-m", "benchmarks.bare_tune_digits", "--storage", str(storage),
+            "--name", name]
+    if smoke:
+        args += ["--num-samples", "2", "--epochs", "2"]
+    out, stdout = _timed(args, storage / name)
+    last = json.loads(stdout.strip().splitlines()[-1])
+    return {**out, "inside_s": last["wall_time_s"]}
 
 
-def _spread(values: list[float]) -> str:
+def plan_bounds(smoke: bool) -> dict[str, Any]:
+    """``raytuner plan --json`` of the default experiment (its own calibration)."""
+    args = [sys.executable, "-m", "raytuner", "plan", str(DIGITS_YAML), "--json"]
+    for change in SMOKE_SETS if smoke else []:
+        args += ["--set", change]
+    proc = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True,
+                          timeout=600, check=True)
+    return json.loads(proc.stdout)
+
+
+def _med(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def _spread(runs: list[dict[str, Any]], key: str, unit: str = " s") -> str:
+    values = [r[key] for r in runs if r.get(key) is not None]
     if not values:
         return "-"
-    return f"{statistics.median(values):.2f} s [{min(values):.2f}, {max(values):.2f}]"
+    return (f"{statistics.median(values):.1f}{unit} [{min(values):.1f}, {max(values):.1f}]")
+
+
+def verdict(ratio: float | None, goal: float, *, lower_is_better: bool = True) -> str:
+    """``met`` / ``missed`` of a ratio against its goal."""
+    if ratio is None:
+        return "not measured"
+    ok = ratio <= goal if lower_is_better else ratio >= goal
+    return "met" if ok else "missed"
 
 
 def run(opts: Options) -> Report:
-    """CLI run (fresh process), API run with a ledger, and the cost probe."""
-    n = SMOKE_REPORTS if opts.smoke else FULL_REPORTS
+    """``reps`` alternating pairs (raytuner, bare Ray Tune), then ``raytuner plan``."""
+    reps = opts.seeds or (1 if opts.smoke else 3)
+    ours: list[dict[str, Any]] = []
+    bare: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="default-") as tmp:
-        with LoadWatch() as cli_load:
-            cli = run_cli(Path(tmp), smoke=opts.smoke)
-        shutdown = ray_session()
-        try:
-            with LoadWatch() as api_load:
-                api = run_digits(Path(tmp), "digits-api", smoke=opts.smoke, target=TARGET)
-            with LoadWatch() as probe_load:
-                probe = run_probe(Path(tmp), n)
-        finally:
-            shutdown()
-    # The first trials (as many as run at once) start a new actor process; later ones reuse one.
-    fresh, reused = api["start_costs"][:2], api["start_costs"][2:]
+        storage = Path(tmp)
+        for rep in range(reps):
+            order = [("raytuner", run_raytuner, ours), ("bare", run_bare, bare)]
+            for label, runner, into in order if rep % 2 == 0 else order[::-1]:
+                into.append(runner(storage, f"{label}-{rep}", opts.smoke))
+                print(f"rep {rep} {label}: {into[-1]['total_s']:.1f} s", file=sys.stderr)
+        plan = plan_bounds(opts.smoke)
+    ratio_total = (_med(ours, "total_s") or 0) / (_med(bare, "total_s") or 1)
+    ratio_inside = (_med(ours, "inside_s") or 0) / (_med(bare, "inside_s") or 1)
+    first_ours, first_bare = _med(ours, "first_result_s"), _med(bare, "first_result_s")
+    low, high = plan["wall_seconds"]["lower"], plan["wall_seconds"]["upper"]
+    inside_all = [r["inside_s"] for r in ours]
+    contained = all(low <= t <= high for t in inside_all)
     rows = [
-        ["`python -m raytuner run experiments/digits.yaml`: total (fresh process, Ray start "
-         "included)", f"{cli['total_s']:.1f} s", cli_load.text()],
-        ["  of which `raytuner.run` (summary's wall_time_s)", f"{cli['wall_time_s']:.1f} s", ""],
-        ["  trials / epochs", f"{cli['trials']} / {cli['epochs']}", ""],
-        ["  best validation accuracy", f"{cli['best']:.4f}", ""],
-        [f"  time to {TARGET} (result timestamps, +-1 s)",
-         "never" if cli["seconds_to_target"] is None else f"{cli['seconds_to_target']:.0f} s",
-         ""],
-        ["same experiment via `raytuner.run` (Ray already up): wall", f"{api['wall_s']:.1f} s",
-         api_load.text()],
-        [f"  time to {TARGET} (driver clock)",
-         "never" if api["seconds_to_target"] is None else f"{api['seconds_to_target']:.1f} s",
-         ""],
-        ["  best validation accuracy", f"{api['best']:.4f}", ""],
-        ["per-trial start cost (trial start -> first result, less epoch 1's own time), "
-         "reused actor: median [min, max]", _spread(reused), ""],
-        ["  the first 2 trials (new actor process each)", _spread(fresh), ""],
-        [f"per report, no checkpoint (`tune.report`, {n} calls): ms", _ms(probe["plain"]),
-         probe_load.text()],
-        ["per checkpoint: save full state (`save_state`, fsync): ms", _ms(probe["save"]), ""],
-        ["per checkpoint: `tune.report` with the checkpoint: ms", _ms(probe["report_ckpt"]), ""],
+        ["whole command, median [min, max]", _spread(ours, "total_s"), _spread(bare, "total_s"),
+         f"{ratio_total:.2f}x", f"<= 1.10x: {verdict(ratio_total, 1.10)}"],
+        ["inside the run", _spread(ours, "inside_s"), _spread(bare, "inside_s"),
+         f"{ratio_inside:.2f}x", ""],
+        ["first result after the command's start", _spread(ours, "first_result_s"),
+         _spread(bare, "first_result_s"),
+         "-" if None in (first_ours, first_bare) else f"{first_ours / first_bare:.2f}x",
+         "no later: " + verdict(None if None in (first_ours, first_bare)
+                                else first_ours - first_bare, 0.0)],
+        ["trials / epochs (median)", f"{_med(ours, 'trials'):.0f} / {_med(ours, 'epochs'):.0f}",
+         f"{_med(bare, 'trials'):.0f} / {_med(bare, 'epochs'):.0f}", "", ""],
+        ["best val_accuracy (median)", f"{_med(ours, 'best'):.4f}", f"{_med(bare, 'best'):.4f}",
+         "", ""],
+        ["lines printed (median)", f"{_med(ours, 'output_lines'):.0f}",
+         f"{_med(bare, 'output_lines'):.0f}", "", ""],
+        ["`raytuner plan` wall-clock bounds vs the runs' time inside", f"{low:.1f}-{high:.1f} s "
+         f"(expected {plan['wall_seconds']['expected']:.1f} s)",
+         ", ".join(f"{t:.1f}" for t in inside_all) + " s", "",
+         f"bounds contain every run: {'met' if contained else 'missed'}"],
     ]
-    markdown = (("Smoke size (2 trials x 2 epochs): figures meaningless.\n\n" if opts.smoke
-                 else "")
-                + markdown_table(["figure", "value", "load (1/5/15-min)"], rows) + "\n")
-    return Report("default_experiment", "Default experiment (issue 2 figures)", markdown, [],
-                  {"cli": cli, "api": api, "probe": probe, "loads": {
-                      "cli": cli_load.as_dict(), "api": api_load.as_dict(),
-                      "probe": probe_load.as_dict()}})
+    loads = [r["load"]["load_mean_1m"] for r in ours + bare]
+    markdown = ((f"Smoke size ({SMOKE_SETS}): figures meaningless.\n\n" if opts.smoke else "")
+                + f"{reps} alternating pairs; mean 1-minute load during the runs "
+                f"{min(loads):.2f}-{max(loads):.2f}.\n\n"
+                + markdown_table(["figure", "raytuner", "hand-written Ray Tune", "ratio",
+                                  "goal"], rows) + "\n")
+    return Report("default_experiment", "The default job against hand-written Ray Tune",
+                  markdown, [], {"raytuner": ours, "bare": bare, "plan": plan,
+                                 "ratio_total": ratio_total, "ratio_inside": ratio_inside,
+                                 "plan_contains_runs": contained})

@@ -37,12 +37,23 @@ def check_consistency(exp: Experiment, space: Space) -> None:
     longest = int(max_value(space, "train.epochs", exp.train.epochs))
     scheduler = exp.search.scheduler
     SCHEDULERS.get(scheduler.name).factory.check(scheduler, longest)
+    _check_checkpoint_every(exp)
     _check_nesterov(exp, set(searched_paths(space)))
     gpu = exp.resources.gpu
     if gpu > 1 and not float(gpu).is_integer():
         raise ConfigError(f"{gpu:g} GPUs per trial: Ray shares a GPU only in fractions up to 1; "
                           "use a whole number above 1 (e.g. 2) or a fraction such as 0.5",
                           path="resources.gpu")
+
+
+def _check_checkpoint_every(exp: Experiment) -> None:
+    every = exp.checkpoint.every
+    name = exp.search.scheduler.name
+    if every > 1 and SCHEDULERS.get(name).factory.restores_trials:
+        raise ConfigError(f"every {every}: scheduler {name!r} pauses or restarts trials from "
+                          "their latest checkpoint, which must be the epoch they stopped at; "
+                          "use every: 1 (the default) with this scheduler",
+                          path="checkpoint.every")
 
 
 def _check_nesterov(exp: Experiment, searched: set[str]) -> None:

@@ -31,6 +31,10 @@ class Metric:
     min_classes: int | None = None
     #: differs between cross-validation folds: also reported as ``<name>_std``
     spread: bool = False
+    #: computed by scikit-learn from the validation logits: reported every epoch only when the
+    #: experiment uses it (``search.metric`` or ``train.metrics``); ``raytuner report`` always
+    #: shows it for the best checkpoint. ROC-AUC alone costs seconds per epoch on large sets.
+    on_request: bool = False
 
 
 #: in the order a trial reports them (every epoch unless said otherwise)
@@ -43,12 +47,12 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("epoch", ""),
     Metric("epoch_time_s", ""),
     Metric("samples_per_s", ""),
-    # computed with scikit-learn from the validation logits
-    Metric("val_top5_accuracy", "max", share=True, min_classes=5, spread=True),
-    Metric("val_precision", "max", share=True, spread=True),
-    Metric("val_recall", "max", share=True, spread=True),
-    Metric("val_f1", "max", share=True, spread=True),
-    Metric("val_roc_auc", "max", share=True, spread=True),
+    # computed with scikit-learn from the validation logits, when asked for
+    Metric("val_top5_accuracy", "max", share=True, min_classes=5, spread=True, on_request=True),
+    Metric("val_precision", "max", share=True, spread=True, on_request=True),
+    Metric("val_recall", "max", share=True, spread=True, on_request=True),
+    Metric("val_f1", "max", share=True, spread=True, on_request=True),
+    Metric("val_roc_auc", "max", share=True, spread=True, on_request=True),
 )
 METRICS: dict[str, Metric] = {m.name: m for m in CATALOGUE}
 #: metrics that differ between cross-validation folds: reported as the mean and ``<name>_std``
@@ -73,19 +77,41 @@ def is_share(name: str) -> bool:
     return name in METRICS and METRICS[name].share
 
 
-def reported_metrics(exp: Experiment | None = None, *, num_classes: int | None = None
-                     ) -> list[str]:
-    """Names of the metrics the training loop reports for ``exp``, in the order it reports them.
+def available_metrics(exp: Experiment | None = None, *, num_classes: int | None = None
+                      ) -> list[str]:
+    """Names of every metric the training loop can report for ``exp``'s data, in the order it
+    reports them (those on request included).
 
     ``num_classes`` is the loaded data's; without it, a built-in dataset's declared class count
-    decides whether top-5 accuracy is reported (unknown -> listed; the trainer checks again once
-    the data is loaded). ``data.cv_folds`` > 1 adds the fold spreads.
+    decides whether top-5 accuracy is available (unknown -> listed; the trainer checks again once
+    the data is loaded).
     """
     if exp is not None and num_classes is None:
         num_classes = declared_trait(exp.data.name, "num_classes")
-    names = [m.name for m in CATALOGUE if m.min_classes is None or num_classes is None
-             or num_classes > m.min_classes]
-    if exp is not None and (exp.data.cv_folds or 1) > 1:
+    return [m.name for m in CATALOGUE if m.min_classes is None or num_classes is None
+            or num_classes > m.min_classes]
+
+
+def requested_metrics(exp: Experiment) -> list[str]:
+    """The on-request metrics ``exp`` uses, so the loop computes them every epoch: those in
+    ``train.metrics`` and ``search.metric`` (whatever early stopping or a plateau schedule
+    watches is the search metric or ``val_loss``)."""
+    wanted = {*exp.train.metrics, exp.search.metric.removesuffix(SPREAD_SUFFIX)}
+    return [m.name for m in CATALOGUE if m.on_request and m.name in wanted]
+
+
+def reported_metrics(exp: Experiment | None = None, *, num_classes: int | None = None
+                     ) -> list[str]:
+    """Names of the metrics the training loop reports every epoch for ``exp``, in the order it
+    reports them: the cheap ones always, the on-request ones when ``exp`` uses them; without
+    ``exp``, all of them. ``data.cv_folds`` > 1 adds the fold spreads.
+    """
+    available = available_metrics(exp, num_classes=num_classes)
+    if exp is None:
+        return available
+    wanted = set(requested_metrics(exp))
+    names = [n for n in available if not METRICS[n].on_request or n in wanted]
+    if (exp.data.cv_folds or 1) > 1:
         names += [f"{n}{SPREAD_SUFFIX}" for n in SPREAD_METRICS if n in names]
     return names
 
@@ -97,8 +123,11 @@ def all_metric_names() -> list[str]:
 
 def check_metric_name(name: str, exp: Experiment | None = None, *, path: str = "search.metric",
                       num_classes: int | None = None) -> None:
-    """A ConfigError unless ``name`` is a metric the training loop reports for ``exp``."""
-    names = reported_metrics(exp, num_classes=num_classes)
+    """A ConfigError unless ``name`` is a metric the training loop can report for ``exp`` (an
+    on-request metric named here is then computed every epoch)."""
+    names = available_metrics(exp, num_classes=num_classes)
+    if exp is not None and (exp.data.cv_folds or 1) > 1:
+        names += [f"{n}{SPREAD_SUFFIX}" for n in SPREAD_METRICS if n in names]
     if name not in names:
         raise ConfigError(f"unknown metric {name!r}; the training loop reports: "
                           f"{', '.join(names)}", path=path)

@@ -113,6 +113,11 @@ class TrainConfig(Strict):
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="mixed precision")
     channels_last: bool = Field(False, description="channels-last memory format (CUDA only)")
     compile: bool = Field(False, description="torch.compile the model (CUDA only)")
+    metrics: list[str] = Field(
+        default_factory=list,
+        description="metrics computed every epoch on top of the losses and accuracies: any of "
+                    "val_top5_accuracy, val_precision, val_recall, val_f1, val_roc_auc (the "
+                    "search metric always is; raytuner report shows them all)")
     divergence_factor: float | None = Field(
         10.0, gt=1.0, description="stop a trial as diverged when its train loss exceeds this "
         "factor x its best (and its first epoch's); null: only NaN/inf losses stop it")
@@ -159,9 +164,13 @@ class ResourcesConfig(Strict):
 
 
 class CheckpointConfig(Strict):
-    """``checkpoint``: how many checkpoints each trial keeps."""
+    """``checkpoint``: how often a trial saves its full state, and how many it keeps."""
 
     keep: int = Field(2, ge=1, le=10_000)
+    every: int = Field(1, ge=1, le=100_000,
+                       description="save every N epochs (and always at a trial's last epoch "
+                                   "and before the scheduler can stop it); 1 resumes a killed "
+                                   "trial losing no epoch")
 
 
 class FailureConfig(Strict):

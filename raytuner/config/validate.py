@@ -69,6 +69,8 @@ def validate_experiment(raw: Any, *, source: str = "<experiment>") -> Experiment
         _check_data(exp.data)
         check_train_options(exp)
         check_metric_name(exp.search.metric, exp, path="search.metric")
+        for i, name in enumerate(exp.train.metrics):
+            check_metric_name(name, exp, path=f"train.metrics[{i}]")
         exp._space = _check_space(exp)
         check_consistency(exp, exp.space)
     return exp

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
-from sklearn.datasets import load_digits
-
 from raytuner.data._registry import DATASET_INFO, DATASETS, DatasetInfo
 from raytuner.data.bundle import DataBundle
 from raytuner.data.split import standardize, stratified_split
 
 if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+
     from raytuner.config.schema import DataConfig
 
 
@@ -19,6 +17,11 @@ if TYPE_CHECKING:  # the config validates with this module: no import back at ru
 def load_digits_bundle(data_config: DataConfig, seed: int) -> DataBundle:
     """Digits as ``(N, 1, 8, 8)`` floats, pixel values 0..16 scaled to 0..1 then standardized,
     with a stratified validation split of ``data_config.val_fraction`` fixed by ``seed``."""
+    import torch
+
+    # deferred: trials get the driver's loaded data, so their workers never import scikit-learn
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
     labels = torch.tensor(digits.target, dtype=torch.int64)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from raytuner.data._registry import DATASET_INFO, DATASETS, DatasetInfo
 from raytuner.data.bundle import DataBundle
@@ -27,6 +26,8 @@ from raytuner.data.subset import stratified_subset
 from raytuner.errors import ConfigError
 
 if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+    import torch
+
     from raytuner.config.schema import DataConfig
 
 DEFAULT_IMAGE_SIZE = 32
@@ -61,6 +62,8 @@ def _open(folder: Path, key: str):
 
 def _decode(samples: list[tuple[str, int]], size: int, channels: int, key: str) -> torch.Tensor:
     """uint8 ``(N, C, size, size)`` images."""
+    import torch
+
     # deferred with torchvision: only reading an image folder needs them
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.functional import pil_to_tensor
@@ -84,6 +87,8 @@ def _pick(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
 @DATASETS.register("imagefolder")
 def load_imagefolder(data_config: DataConfig, seed: int) -> DataBundle:
     """Class sub-folders of PNG/JPEG/... images as standardized float tensors."""
+    import torch
+
     size = data_config.image_size or DEFAULT_IMAGE_SIZE
     channels = data_config.channels or DEFAULT_CHANNELS
     train_set = _open(_folder(data_config.root, "root"), "root")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from sklearn.model_selection import train_test_split
+
+if TYPE_CHECKING:  # torch loads when data is loaded, not when an experiment is validated
+    import torch
 
 
 def stratified_split(
     labels: np.ndarray, val_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a stratified split; the same ``seed`` always gives the same split."""
+    # deferred: only loading a data set splits it (a trial gets the driver's loaded data)
+    from sklearn.model_selection import train_test_split
+
     indices = np.arange(len(labels))
     train_idx, val_idx = train_test_split(
         indices, test_size=val_fraction, stratify=labels, random_state=seed

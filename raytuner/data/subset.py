@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from raytuner.data.bundle import DataBundle
+
+if TYPE_CHECKING:  # torch loads when data is loaded, not when an experiment is validated
+    pass
 
 
 def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -33,6 +37,8 @@ def subset_bundle(bundle: DataBundle, n: int | None, val_n: int | None, seed: in
                   ) -> DataBundle:
     """``bundle`` cut to stratified subsets of ``n`` training and ``val_n`` validation
     examples (None: keep all). Sets already that small come back unchanged."""
+    import torch
+
     train_idx = val_idx = None
     if n is not None and n < len(bundle.train_y):
         train_idx = torch.as_tensor(stratified_subset(bundle.train_y.numpy(), n, seed))

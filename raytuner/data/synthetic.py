@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
-
 from raytuner.data._registry import DATASET_INFO
 from raytuner.data.bundle import DataBundle
 from raytuner.errors import ConfigError
 
 if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+    import torch
+
     from raytuner.config.schema import DataConfig
 
 #: examples generated when ``data.subset`` / ``data.val_subset`` do not say
@@ -33,11 +33,15 @@ def synthetic_shape(data_config: DataConfig) -> tuple[tuple[int, int, int], int]
 
 def synthetic_bundle(data_config: DataConfig, seed: int) -> DataBundle:
     """Standardized random images: class pattern + noise, balanced classes."""
+    import torch
+
     shape, num_classes = synthetic_shape(data_config)
     generator = torch.Generator().manual_seed(seed)
     patterns = torch.randn((num_classes, *shape), generator=generator)
 
     def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         labels = torch.arange(n) % num_classes
         labels = labels[torch.randperm(n, generator=generator)]
         noise = torch.randn((n, *shape), generator=generator)

@@ -8,13 +8,15 @@ arrays or PIL images. The user's own transforms decide normalization.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from raytuner.data.bundle import DataBundle
 from raytuner.errors import ConfigError
+
+if TYPE_CHECKING:  # torch loads when data is loaded, not when an experiment is validated
+    import torch
 
 
 def _is_dataset(obj: Any) -> bool:
@@ -22,6 +24,8 @@ def _is_dataset(obj: Any) -> bool:
 
 
 def _as_tensor(item: Any, name: str, index: int) -> torch.Tensor:
+    import torch
+
     if isinstance(item, torch.Tensor):
         tensor = item
     elif isinstance(item, np.ndarray):
@@ -43,6 +47,8 @@ def _as_tensor(item: Any, name: str, index: int) -> torch.Tensor:
 def dataset_to_tensors(dataset: Any, name: str, which: str
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """All ``(input, label)`` items of ``dataset`` stacked into ``(x, y)`` tensors."""
+    import torch
+
     inputs, labels = [], []
     for index in range(len(dataset)):
         item = dataset[index]

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from raytuner.data._registry import DATASET_INFO, DATASETS, DatasetInfo
 from raytuner.data.bundle import DataBundle
@@ -32,6 +31,8 @@ from raytuner.errors import ConfigError, RunError
 from raytuner.files import atomic_write
 
 if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+    import torch
+
     from raytuner.config.schema import DataConfig
 
 #: data.* keys every torchvision set reads
@@ -187,6 +188,8 @@ def open_vision_set(spec: VisionSet, data_config: DataConfig) -> Any:
 def _images_and_labels(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 ``(N, C, H, W)`` images and int64 labels straight from torchvision's arrays
     (no per-image PIL round trip)."""
+    import torch
+
     images = torch.as_tensor(np.asarray(dataset.data))
     images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
     labels = torch.as_tensor(np.asarray(dataset.targets), dtype=torch.int64)
@@ -200,6 +203,8 @@ def load_vision_set(spec: VisionSet, data_config: DataConfig, seed: int) -> Data
     in Ray's object store and shared by the trials of a node. ``data.subset`` and
     ``data.val_subset`` are applied before the float conversion, so small runs stay small.
     """
+    import torch
+
     images, labels = _images_and_labels(open_vision_set(spec, data_config))
     if tuple(images.shape[1:]) != spec.shape or int(labels.max()) >= spec.num_classes:
         raise RunError(f"{spec.name} files hold images of shape {tuple(images.shape[1:])} and "
@@ -216,6 +221,8 @@ def load_vision_set(spec: VisionSet, data_config: DataConfig, seed: int) -> Data
     std = torch.tensor(spec.std).view(1, -1, 1, 1)
 
     def to_float(idx: np.ndarray) -> torch.Tensor:
+        import torch
+
         return (images[torch.as_tensor(idx)].float() / 255.0 - mean) / std
 
     return DataBundle(spec.name, to_float(train_idx), labels[train_idx], to_float(val_idx),

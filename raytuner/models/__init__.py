@@ -7,14 +7,15 @@ is named by import path, ``"pkg.module:factory"``, with the same signature.
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from raytuner.config._pydantic import validate_section
 from raytuner.errors import ConfigError
 from raytuner.models._registry import MODELS
 from raytuner.models.user import check_user_model_settings
+
+if TYPE_CHECKING:  # torch loads when a model is built, not when settings are validated
+    from torch import nn
 
 
 def list_models() -> list[str]:
@@ -35,6 +36,8 @@ def create_model(
     name: str, input_shape: tuple[int, ...], num_classes: int, **settings: Any
 ) -> nn.Module:
     """Build the model ``name`` for inputs of ``input_shape`` and ``num_classes`` outputs."""
+    from torch import nn
+
     entry = MODELS.get(name, path="model.name")
     if entry.settings is not None:
         settings = validate_model_settings(name, settings)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
 from raytuner.models._registry import MODELS
 from raytuner.models.layers import Activation
 from raytuner.models.layers import activation as make_activation
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class MLPSettings(BaseModel):
@@ -29,6 +32,8 @@ def build_mlp(input_shape: tuple[int, ...], num_classes: int, *, depth: int = 2,
               width: int = 128, dropout: float = 0.0, batch_norm: bool = False,
               activation: str = "relu") -> nn.Module:
     """An MLP: ``depth`` x (Linear, [BatchNorm], activation, [Dropout]) then a linear head."""
+    from torch import nn  # deferred: validation reads the settings class alone
+
     layers: list[nn.Module] = [nn.Flatten()]
     features = math.prod(input_shape)
     for _ in range(depth):

@@ -8,12 +8,14 @@ stem takes as many input channels as the data has, so 1-channel digits and MNIST
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
 from raytuner.models._registry import MODELS
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class ResNetSettings(BaseModel):
@@ -31,8 +33,9 @@ class ResNetSettings(BaseModel):
 def build_resnet(input_shape: tuple[int, ...], num_classes: int, *, arch: str = "resnet18",
                  dropout: float = 0.0, zero_init_residual: bool = False) -> nn.Module:
     """A randomly initialized torchvision ResNet for ``input_shape = (C, H, W)`` images."""
-    # deferred: torchvision is heavy; only building a ResNet needs it
+    # deferred: torch and torchvision are heavy; only building a ResNet needs them
     import torchvision.models
+    from torch import nn
 
     model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes,
                                               zero_init_residual=zero_init_residual)

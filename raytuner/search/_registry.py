@@ -75,6 +75,10 @@ class TrialScheduler:
     """A trial scheduler (``search.scheduler``): checks, epoch arithmetic, the Ray scheduler.
     Time is counted in epochs; ``max_t`` is the most epochs a trial can train."""
 
+    #: True when the scheduler pauses trials or restarts them from a checkpoint it picks
+    #: (hyperband's pause, PBT's exploit): those need a checkpoint at every epoch
+    restores_trials: bool = False
+
     @classmethod
     def check(cls, cfg: SchedulerConfig, longest: int) -> None:
         """ConfigError when ``cfg`` cannot work with trials of at most ``longest`` epochs."""

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-
 from raytuner.errors import ConfigError
 
 if TYPE_CHECKING:  # the config validates with this module: no import back at runtime
+    import torch
+
     from raytuner.config.schema import AugmentConfig
 
 
@@ -47,6 +46,11 @@ def augment_batch(x: torch.Tensor, augment: AugmentConfig, generator: torch.Gene
                   ) -> torch.Tensor:
     """Randomly crop (after zero padding: the mean of standardized data) and flip a batch
     ``(B, C, H, W)``; each example gets its own offsets and coin."""
+    # deferred (a dictionary lookup per batch once loaded): validation imports this module's
+    # checks and must not load torch
+    import torch
+    import torch.nn.functional as F
+
     batch, _, height, width = x.shape
     # keep the caller's memory format (channels-last on CUDA when train.channels_last is on)
     fmt = (torch.channels_last if not x.is_contiguous()

@@ -10,6 +10,7 @@ Ray adapter turns the folder into a Ray checkpoint); it is loaded with
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -24,29 +25,45 @@ STATE_FILE = "state.pt"
 #: sha256 of state.pt, written next to it: catches corruption torch's loader cannot (bit flips)
 DIGEST_FILE = "state.pt.sha256"
 FORMAT_VERSION = 1
+WRITE_BLOCK = 1 << 16  # written in blocks of a memoryview: no copy of the whole state
 
 
-def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
-    """Write ``state`` to ``directory/state.pt`` atomically; returns the file's path.
+def save_state(state: dict[str, Any], directory: str | os.PathLike, *,
+               durable: bool = True) -> Path:
+    """Write ``state`` to ``directory/state.pt`` with its digest; returns the file's path.
 
-    A process killed at any point leaves the folder's previous checkpoint, if it had one,
-    loadable and checked. The order is what makes that so: the new state goes to a temporary
-    file; the digest file then lists the old and the new file's sha256 (an atomic replace);
-    state.pt is replaced; the digest file then lists the new one alone. At every moment
-    state.pt is whole and its digest is listed.
+    ``durable=True`` (a folder that is itself the checkpoint): a process killed at any point
+    leaves the folder's previous checkpoint, if it had one, loadable and checked. The order is
+    what makes that so: the new state goes to a temporary file, synced to disk; the digest file
+    then lists the old and the new file's sha256 (an atomic replace); state.pt is replaced; the
+    digest file then lists the new one alone. At every moment state.pt is whole and its digest
+    is listed.
+
+    ``durable=False``: ``directory`` is a fresh, private folder that something else copies into
+    the checkpoint store (the Ray adapter's temporary folder, which Tune persists and registers
+    only once copied): the two files are written straight, with no sync and no renames, which
+    would protect nothing there. The digest still travels with the copy and is checked on load.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / STATE_FILE
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT_VERSION, **state}, buffer)
+    payload = buffer.getbuffer()
+    new_digest = hashlib.sha256(payload).hexdigest()  # from memory: no second read of the file
+    if not durable:
+        target.write_bytes(payload)
+        (directory / DIGEST_FILE).write_text(new_digest + "\n")
+        return target
     # Not raytuner.files.atomic_write: the digest must be listed between writing the
     # temporary file and renaming it into place.
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{STATE_FILE}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT_VERSION, **state}, handle)
+            for start in range(0, len(payload), WRITE_BLOCK):
+                handle.write(payload[start:start + WRITE_BLOCK])
             handle.flush()
             os.fsync(handle.fileno())
-        new_digest = _sha256(tmp)
         old_digests = _listed_digests(directory) if target.is_file() else []
         _write_digests(directory, [*old_digests, new_digest])
         os.replace(tmp, target)

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold
 
 from raytuner.config.metrics import SPREAD_METRICS, SPREAD_SUFFIX
 from raytuner.config.schema import Experiment
@@ -37,6 +36,9 @@ def cv_splits(labels: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, n
         raise ConfigError(f"cv_folds {k} is more than the {smallest} examples of the smallest "
                           "class; stratified folds need at least one per fold",
                           path="data.cv_folds")
+    # deferred: a trial without folds (and its worker process) never loads scikit-learn
+    from sklearn.model_selection import StratifiedKFold
+
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(np.sort(tr), np.sort(va)) for tr, va in folds.split(np.zeros(len(labels)), labels)]
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raytuner.config.metrics import check_metric_name
+from raytuner.config.metrics import check_metric_name, requested_metrics
 from raytuner.config.schema import Experiment
 from raytuner.data import DataBundle
 from raytuner.models import create_model
@@ -89,6 +89,7 @@ class Trainer(EpochRunner):
             stopping = stopping.model_copy(update={"patience": None})
         self.stopping = EarlyStopping(stopping, exp.search.metric, exp.search.mode)
         self.augment = exp.train.augment if requested(exp.train.augment) else None
+        self.extra_metrics = requested_metrics(exp)  # the scikit-learn ones this run uses
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self._train = (self.speed.to_device(data.train_x), self.speed.to_device(data.train_y))
@@ -137,15 +138,17 @@ class Trainer(EpochRunner):
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Loss (without label smoothing, so trials compare) and the classification metrics
-        of :func:`raytuner.metrics.classification_metrics` on the validation split."""
+        """Loss (without label smoothing, so trials compare), accuracy and the requested
+        classification metrics (:func:`raytuner.trial.metrics.classification_metrics`) on the
+        validation split."""
         self.model.eval()
         x_all, y_all = self._val
         with self.speed.autocast():
             logits = torch.cat([self.forward(x_all[i:i + EVAL_BATCH])
                                 for i in range(0, len(y_all), EVAL_BATCH)]).float()
         return {"val_loss": F.cross_entropy(logits, y_all).item(),
-                **classification_metrics(logits, y_all, self.data.num_classes)}
+                **classification_metrics(logits, y_all, self.data.num_classes,
+                                         self.extra_metrics)}
 
     def run_epoch(self) -> dict[str, float]:
         """Train one epoch, evaluate, and return this epoch's metrics."""

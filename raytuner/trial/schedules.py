@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from raytuner.registry import Registry
 
 if TYPE_CHECKING:  # the schema imports this module for the names: no import back at runtime
+    import torch
+
     from raytuner.config.schema import LRScheduleConfig
 
 DEFAULT_GAMMA = {"step": 0.1, "multistep": 0.1, "plateau": 0.1, "exponential": 0.9}
@@ -150,7 +150,11 @@ class LRSchedule:
         self.schedule = LR_SCHEDULES.get(cfg.name, path="train.lr_schedule.name").factory
         self.plateau = None
         if cfg.name == "plateau":
-            self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            # deferred: the schema imports this module for the names, and validating an
+            # experiment must not load torch
+            from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+            self.plateau = ReduceLROnPlateau(
                 optimizer, mode=plateau_mode, factor=cfg.gamma or DEFAULT_GAMMA["plateau"],
                 patience=cfg.patience, threshold=cfg.threshold, min_lr=cfg.min_lr)
 

@@ -74,9 +74,27 @@ def run_trial(config: dict[str, Any], *, experiment: Experiment,
         # node_id: which node ran each epoch (Tune's node_ip is the same for every node of a
         # one-machine cluster); a string, so not a metric. A copy: the history stays numeric.
         metrics = {**metrics, "node_id": node_id}
+        if not checkpoint_due(exp, trainer):
+            tune.report(metrics)
+            continue
         with tempfile.TemporaryDirectory(prefix="raytuner-ckpt-") as folder:
-            save_state(trainer.state_dict(), folder)
+            # Tune copies the folder into the run's storage and registers it once copied
+            save_state(trainer.state_dict(), folder, durable=False)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def checkpoint_due(exp: Experiment, trainer: Any) -> bool:
+    """Whether the epoch just trained is checkpointed: every ``checkpoint.every`` epochs, at the
+    trial's last epoch, and whenever it improves the trial's best search metric (so the best
+    model of a trial stopped between two saves is kept)."""
+    every = exp.checkpoint.every
+    if every == 1 or trainer.epoch % every == 0 or trainer.finished:
+        return True
+    *earlier, latest = [m.get(exp.search.metric) for m in trainer.history]
+    if latest is None or not earlier:
+        return True
+    best = max(earlier) if exp.search.mode == "max" else min(earlier)
+    return latest > best if exp.search.mode == "max" else latest < best
 
 
 def make_trainable(exp: Experiment, data: DataBundle | None) -> Any:

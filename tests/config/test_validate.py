@@ -62,6 +62,10 @@ def test_overrides_set_any_dotted_path(tmp_path: Path) -> None:
     ({"search.points_to_evaluate": [{"train.lr": 0.5, "model.channels": 4}]},
      "search.points_to_evaluate[0]", "outside"),
     ({"resources.cpu": 0}, "resources.cpu", "greater than 0"),
+    ({"train.metrics": ["val_f1", "val_auc"]}, "train.metrics[1]", "unknown metric 'val_auc'"),
+    ({"checkpoint.every": 0}, "checkpoint.every", "greater than or equal to 1"),
+    ({"checkpoint.every": 3, "search.scheduler.name": "hyperband"}, "checkpoint.every",
+     "use every: 1"),
     ({"name": "../escape"}, "name", "should match pattern"),
 ])
 def test_bad_values_name_file_key_and_value(tmp_path: Path, change, key_path, fragment) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from pathlib import Path
 
 import pytest
@@ -201,3 +204,29 @@ def test_a_last_batch_of_one_is_folded_into_the_previous_one(digits) -> None:
     exp = _exp(**{"train.epochs": 1, "train.batch_size": n - 1, "search.space": {},
                   "model": {"name": "mlp", "batch_norm": True}})
     assert fit(exp, digits).epoch == 1
+
+
+def test_a_trial_worker_imports_no_scikit_learn() -> None:
+    # scikit-learn (with scipy) costs a second of every trial process's start; a trial that
+    # uses none of its metrics gets the driver's loaded data and must not import it.
+    code = ("import sys, raytuner.trial.trainable, raytuner.trial.loop; "
+            "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_checkpoints_every_n_epochs_plus_the_best_and_the_last(digits) -> None:
+    from raytuner.trial.trainable import checkpoint_due
+
+    exp = validate_experiment(tiny_experiment(**{"train.epochs": 7, "checkpoint.every": 3}))
+    trainer = Trainer(exp, digits)
+    due = {}
+    for _ in trainer.epochs():
+        # accuracy falls after epoch 1 and rises to a new best at epoch 5
+        trainer.history[-1]["val_accuracy"] = {1: 0.9, 5: 0.95}.get(trainer.epoch, 0.5)
+        due[trainer.epoch] = checkpoint_due(exp, trainer)
+    assert due == {1: True, 2: False, 3: True, 4: False, 5: True, 6: True, 7: True}
+    every = validate_experiment(tiny_experiment(**{"train.epochs": 3}))
+    trainer = Trainer(every, digits)
+    assert all(checkpoint_due(every, trainer) for _ in trainer.epochs())

@@ -401,10 +401,22 @@ def test_metrics_agree_with_scikit_learn_on_known_inputs() -> None:
     assert math.isnan(missing["val_roc_auc"])  # class 2 absent: ROC-AUC undefined
 
 
+ON_REQUEST = ["val_top5_accuracy", "val_precision", "val_recall", "val_f1", "val_roc_auc"]
+
+
 def test_reported_metrics_list_what_the_trainer_reports(digits) -> None:
     exp = _exp(**{"train.epochs": 1})
     metrics = Trainer(exp, digits).run_epoch()
     assert sorted(metrics) == sorted(reported_metrics(exp))
+    assert not set(ON_REQUEST) & set(metrics)  # scikit-learn's metrics only on request
+    asked = _exp(**{"train.epochs": 1, "train.metrics": ["val_f1", "val_roc_auc"]})
+    metrics = Trainer(asked, digits).run_epoch()
+    assert sorted(metrics) == sorted(reported_metrics(asked))
+    assert {"val_f1", "val_roc_auc"} <= set(metrics) and "val_recall" not in metrics
+    by_search = _exp(**{"train.epochs": 1, "search.metric": "val_recall"})
+    assert "val_recall" in Trainer(by_search, digits).run_epoch()
+    everything = _exp(**{"train.epochs": 1, "train.metrics": ON_REQUEST})
+    assert set(ON_REQUEST) <= set(Trainer(everything, digits).run_epoch())
     for name in ("val_f1", "val_roc_auc", "val_top5_accuracy", "val_precision", "val_recall"):
         validate_experiment(tiny_experiment(**{"search.metric": name}))
     three = DataBundle("three", digits.train_x[digits.train_y < 3],
@@ -415,8 +427,8 @@ def test_reported_metrics_list_what_the_trainer_reports(digits) -> None:
         check_metric_name("val_top5_accuracy", exp, num_classes=3)
     with pytest.raises(ConfigError, match="val_top5_accuracy"):
         Trainer(_exp(**{"search.metric": "val_top5_accuracy"}), three)
-    assert sorted(Trainer(exp, three).run_epoch()) == sorted(
-        reported_metrics(exp, num_classes=3))
+    assert sorted(Trainer(everything, three).run_epoch()) == sorted(
+        reported_metrics(everything, num_classes=3))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,7 +518,7 @@ def test_cv_folds_are_disjoint_stratified_and_cover_the_data(digits) -> None:
 
 
 def test_cv_trainer_reports_fold_means_and_spreads(digits) -> None:
-    exp = _exp(**{"data.cv_folds": 3, "train.epochs": 1})
+    exp = _exp(**{"data.cv_folds": 3, "train.epochs": 1, "train.metrics": ["val_f1"]})
     trainer = make_trainer(exp, digits)
     assert isinstance(trainer, CrossValTrainer) and len(trainer.folds) == 3
     metrics = trainer.run_epoch()

@@ -45,6 +45,8 @@ def hyperband_epochs(n: int, max_t: int, eta: float) -> tuple[Budget, list[str]]
 class HyperBand(TrialScheduler):
     """Brackets of successive halving, each halving waiting for its whole bracket."""
 
+    restores_trials = True  # a trial waiting for its bracket is paused, then restored
+
     @classmethod
     def epochs(cls, trials: int, cfg: SchedulerConfig, epoch_values: list[int]
                ) -> tuple[Budget, list[str]]:
