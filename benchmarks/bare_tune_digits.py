@@ -6,8 +6,9 @@ experiments/digits.yaml`` runs: the digits CNN (scikit-learn's 8x8 digits, strat
 split fixed by the seed, standardized), 16 trials of HyperOpt TPE (6 random start-up points,
 the default experiment's seeded first point; the optimizer a flat choice, see SPACE) under ASHA
 (grace 2, reduction factor 3, at most 12 epochs), two trials at a time on one CPU each, actor
-reuse, the data through ``tune.with_parameters``, and a checkpoint of model + optimizer + epoch every epoch (keep 2,
-scored by validation accuracy), resumed from when a trial is restored. Tune's defaults
+reuse, the data through ``tune.with_parameters``, and a checkpoint of model + optimizer + epoch
+every epoch (keep 2, scored by validation accuracy), resumed from when a trial is restored.
+Tune's defaults
 otherwise (its CSV, JSON and TensorBoard loggers, its progress output).
 
 It prints one JSON line: the best validation accuracy and the wall-clock time inside the run.
