@@ -4,29 +4,37 @@ Trials follow from the search algorithm (:meth:`SearchAlgorithm.count_trials`), 
 from the scheduler's arithmetic (:meth:`TrialScheduler.epochs`, e.g. ASHA's rungs in
 :mod:`raytuner.search.schedulers.asha`): each registered choice knows its own.
 
-The time per epoch comes from one calibration epoch of the experiment's base configuration on
-this machine (:class:`raytuner.trial.loop.Trainer`, no Ray) or from ``--epoch-seconds``. The
-wall-clock is ``max(epochs / concurrent trials, longest trial) * epoch time``: trials run side
-by side, but one trial's epochs run one after another.
+The seconds come from a calibration on this machine (:mod:`raytuner.runs.calibrate`, in a child
+process, so that planning imports neither torch nor Ray): one epoch of the base configuration and
+of the space's two corners, one checkpoint, the imports and first model of a trial process, and
+a local Ray's start. The wall-clock is the fixed costs (Ray's start, then the trial processes'
+start) plus ``max(epochs / concurrent trials, longest trial) * seconds per epoch``: trials run
+side by side, but one trial's epochs run one after another. Each bound takes its own epoch time:
+the lower the fastest measured configuration, the expected their mean, the upper the slowest,
+slowed by the driver's share of the cores when the trials fill them. ``--epoch-seconds`` skips
+the calibration: then the bounds are epochs times that figure, start-up not included.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import statistics
+import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import torch
-
 from raytuner.config.schema import Experiment
-from raytuner.data import load_dataset
-from raytuner.errors import ConfigError
+from raytuner.errors import ConfigError, RunError
 from raytuner.search.schedulers import SCHEDULERS, Budget
 from raytuner.search.searchers import SEARCHERS
 from raytuner.search.space import Param, all_params
 from raytuner.text import render_table
-from raytuner.trial.loop import Trainer
+
+#: share of a core the driver (Tune's loop, its callbacks) takes from trials that fill the cores
+DRIVER_SHARE = 0.5
 
 
 @dataclass
@@ -43,6 +51,10 @@ class Plan:
     concurrency: int
     wall_seconds: Budget
     details: list[str] = field(default_factory=list)
+    #: the calibration's measurements (seconds), empty with ``--epoch-seconds``
+    calibration: dict[str, Any] = field(default_factory=dict)
+    #: seconds per epoch each bound uses (checkpoint and report included)
+    per_epoch: Budget | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,17 +81,36 @@ def concurrency(exp: Experiment, trials: int, cpus: float, gpus: float) -> int:
     return max(1, min(slots, trials))
 
 
-def calibrate_epoch(exp: Experiment) -> float:
-    """Seconds of one training + evaluation epoch of the base configuration on this machine."""
-    device = "cuda" if exp.resources.gpu > 0 and torch.cuda.is_available() else "cpu"
-    torch.set_num_threads(max(1, int(exp.resources.cpu)))
-    trainer = Trainer(exp, load_dataset(exp.data, exp.seed), device)
-    return float(trainer.run_epoch()["epoch_time_s"])
+def calibrate(exp: Experiment) -> dict[str, Any]:
+    """The measurements of :mod:`raytuner.runs.calibrate` for ``exp``, from a child process."""
+    proc = subprocess.run([sys.executable, "-m", "raytuner.runs.calibrate"],
+                          input=json.dumps(exp.to_dict()), capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RunError(f"calibrating the plan failed: {last}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _visible_gpus() -> float:
+    """GPUs this machine shows, without importing torch (the calibration counts them too)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return float(len([d for d in visible.split(",") if d.strip() not in ("", "-1")]))
+    gpus = "/proc/driver/nvidia/gpus"
+    return float(len(os.listdir(gpus))) if os.path.isdir(gpus) else 0.0
+
+
+def _wall(epochs: Budget, slots: int, max_t: int, per_epoch: tuple[float, float, float],
+          fixed: float) -> Budget:
+    # A single trial's epochs are sequential, so the longest trial bounds the wall-clock.
+    return Budget(*(fixed + max(e / slots, min(max_t, e)) * seconds for e, seconds in
+                    zip((epochs.lower, epochs.expected, epochs.upper), per_epoch, strict=True)))
 
 
 def make_plan(exp: Experiment, *, cpus: float | None = None, gpus: float | None = None,
               epoch_seconds: float | None = None) -> Plan:
-    """The plan of ``exp``; calibrates one epoch unless ``epoch_seconds`` is given."""
+    """The plan of ``exp``; calibrates on this machine unless ``epoch_seconds`` is given."""
     space = exp.space
     algorithm = SEARCHERS.get(exp.search.algorithm).factory
     trials = algorithm.count_trials(space, exp.search.num_samples)
@@ -87,21 +118,41 @@ def make_plan(exp: Experiment, *, cpus: float | None = None, gpus: float | None 
     max_t = max(epoch_values)
     cfg = exp.search.scheduler
     epochs, details = SCHEDULERS.get(cfg.name).factory.epochs(trials, cfg, epoch_values)
-    if epoch_seconds is None:
-        epoch_seconds, source = calibrate_epoch(exp), "calibrated: one epoch on this machine"
-    else:
-        source = "given"
+    measured = calibrate(exp) if epoch_seconds is None else {}
     cpus = float(os.cpu_count() or 1) if cpus is None else cpus
     if gpus is None:
-        gpus = float(torch.cuda.device_count())
+        gpus = float(measured.get("cuda_devices", _visible_gpus()))
     if gpus > 0 and exp.resources.gpu == 0:
         details.append("resources.gpu is 0: trials do not use the GPUs")
     slots = concurrency(exp, trials, cpus, gpus)
-    # A single trial's epochs are sequential, so the longest trial bounds the wall-clock.
-    wall = Budget(*(max(e / slots, min(max_t, e)) * epoch_seconds
-                    for e in (epochs.lower, epochs.expected, epochs.upper)))
-    return Plan(exp.search.algorithm, cfg.name, trials, max_t, epochs, epoch_seconds, source,
-                slots, wall, details)
+    if epoch_seconds is not None:
+        wall = _wall(epochs, slots, max_t, (epoch_seconds,) * 3, 0.0)
+        return Plan(exp.search.algorithm, cfg.name, trials, max_t, epochs, epoch_seconds,
+                    "given (start-up not included)", slots, wall, details)
+    times = list(measured["epochs"].values())
+    # a result with its checkpoint: written by the trial, then Tune's round trip
+    overhead = measured["checkpoint_s"] + measured["report_s"]
+    # trials that fill the cores share them with the driver
+    crowded = 1 + DRIVER_SHARE / cpus if slots * exp.resources.cpu >= cpus else 1.0
+    per_epoch = (min(times) + overhead, statistics.fmean(times) + overhead,
+                 max(times) * crowded + overhead)
+    # Ray's start, then the first trial process: Ray's worker start, the trial code's imports
+    # and the first model (a probe trial's actor imports less than a real one: the larger)
+    process = max(measured["actor_start_s"],
+                  measured["import_s"] + measured["first_trainer_s"])
+    fixed = measured["ray_start_s"] + process
+    wall = _wall(epochs, slots, max_t, per_epoch, fixed)
+    details.append(f"start-up {fixed:.1f} s (Ray {measured['ray_start_s']:.1f} s, a trial "
+                   f"process {process:.1f} s); "
+                   f"per epoch {per_epoch[0]:.3f}-{per_epoch[2]:.3f} s over the base "
+                   f"configuration and the space's corners, checkpoint and report included")
+    return Plan(exp.search.algorithm, cfg.name, trials, max_t, epochs,
+                measured["epochs"]["base"], "calibrated on this machine", slots, wall,
+                details, measured, Budget(*per_epoch))
+
+
+def _bounds(budget: Budget) -> tuple[float, float, float]:
+    return budget.lower, budget.expected, budget.upper
 
 
 def _duration(seconds: float) -> str:
@@ -118,7 +169,8 @@ def render_plan(plan: Plan) -> str:
         ["trials", plan.trials, plan.trials, plan.trials],
         ["training epochs", *(round(v, 1) for v in (plan.epochs.lower, plan.epochs.expected,
                                                       plan.epochs.upper))],
-        ["seconds per epoch", *([round(plan.epoch_seconds, 4)] * 3)],
+        ["seconds per epoch", *(round(v, 4) for v in _bounds(
+            plan.per_epoch or Budget(*([plan.epoch_seconds] * 3))))],
         ["concurrent trials", *([plan.concurrency] * 3)],
         ["wall-clock", *(_duration(v) for v in (plan.wall_seconds.lower,
                                                 plan.wall_seconds.expected,

@@ -432,6 +432,15 @@ def test_plan_bounds_the_asha_runs_epochs_and_calibrates_an_epoch(shared_run, tm
     assert code == 0, err
     data = json.loads(stdout)
     assert data["epoch_source"].startswith("calibrated") and data["epoch_seconds"] > 0
+    # measured in a child process: the imports, a real Ray start, a probe trial's results
+    measured = data["calibration"]
+    assert all(measured[k] > 0 for k in ("ray_start_s", "actor_start_s", "report_s",
+                                          "import_s", "checkpoint_s"))
+    assert set(measured["epochs"]) == {"base", "first corner", "last corner"}
+    start_up = measured["ray_start_s"] + measured["actor_start_s"]
+    assert data["wall_seconds"]["lower"] >= start_up
+    assert data["per_epoch"]["lower"] <= data["per_epoch"]["expected"] <= data["per_epoch"][
+        "upper"]
     code, stdout, _ = cli(capsys, "plan", str(path), "--epoch-seconds", "2", "--cpus", "8")
     assert code == 0 and "wall-clock" in stdout and "rungs at epochs 1, 2" in stdout
     code, _, err = cli(capsys, "plan", str(path), "--epoch-seconds", "-1")

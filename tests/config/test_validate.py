@@ -143,3 +143,21 @@ def test_every_shipped_experiment_validates() -> None:
     assert files
     for path in files:
         validate_experiment(__import__("yaml").safe_load(path.read_text()), source=str(path))
+
+
+def test_validate_and_plan_without_calibration_import_neither_torch_nor_ray() -> None:
+    # `raytuner validate` / `plan --epoch-seconds` answer in a fraction of a second only if
+    # they leave torch, Ray and scikit-learn alone (the plan's calibration is a child process)
+    import subprocess
+    import sys
+
+    experiment = str(REPO / "experiments" / "digits.yaml")
+    code = ("import sys\nfrom raytuner.cli import main\n"
+            f"main(['validate', {experiment!r}])\n"
+            f"main(['plan', {experiment!r}, '--epoch-seconds', '0.5'])\n"
+            "heavy = ('torch', 'ray', 'sklearn', 'scipy', 'pandas')\n"
+            "print('LOADED', sorted(m for m in heavy if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    assert "LOADED []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
+    assert "wall-clock" in out.stdout
