@@ -126,13 +126,19 @@ def test_b2_smoke_runs_every_variant(cluster, tmp_path: Path) -> None:
     text, data = _smoke("b2", tmp_path)
     for label, outcomes in data["measured"].items():
         assert outcomes[0]["trials"] == outcomes[0]["asked"], label
-    assert "bare Tuner, defaults (no reuse)" in text
+    assert "bare Tuner, defaults (no reuse)" in text and "same work" in text
+    assert data["ratio_same_work"] > 0 and "goal >= 0.90x" in text
 
 
 @pytest.mark.slow
 def test_b3_smoke_measures_both_loops(cluster, tmp_path: Path) -> None:
-    _, data = _smoke("b3", tmp_path)
-    assert data["bare"] and data["inside"] and all(v > 0 for v in data["bare"] + data["inside"])
+    text, data = _smoke("b3", tmp_path)
+    rates = data["bare_train"] + data["bare_epoch"] + data["inside"] + data["end_to_end"]
+    assert data["bare_train"] and data["inside"] and data["end_to_end"]
+    assert all(v > 0 for v in rates)
+    # a whole epoch (evaluation and checkpoint included) is slower than its training part
+    assert max(data["bare_epoch"]) < max(data["bare_train"])
+    assert data["ratio_train"] > 0 and "own process" in text
 
 
 @pytest.mark.slow
