@@ -168,3 +168,23 @@ def test_default_experiment_smoke(tmp_path: Path) -> None:
         assert 0 < run["inside_s"] < run["total_s"]
     assert data["plan"]["trials"] == 2
     assert "hand-written Ray Tune" in text and "bounds contain every run" in text
+
+
+def test_results_page_copies_every_figure_from_stored_results(tmp_path: Path) -> None:
+    from benchmarks.render_results import render
+
+    (tmp_path / "b2_overhead.md").write_text("# B2\n\n| variant | trials/s |\n|---|---|\n"
+                                             "| raytuner | 12.345 |\n\n![b2](b2_overhead.png)\n")
+    (tmp_path / "b2_overhead.json").write_text(json.dumps({"ratio_same_work": 0.8125}))
+    (tmp_path / "default_experiment.json").write_text(json.dumps(
+        {"ratio_total": 1.0625, "plan_contains_runs": True,
+         "first_result_s": {"raytuner": 9.5, "bare": 10.0}}))
+    (tmp_path / "chaos_soak.md").write_text("# Chaos soak\n\n42 faults injected\n")
+    page = render(tmp_path)
+    assert "| raytuner | 12.345 |" in page and "](results/b2_overhead.png)" in page
+    assert "| 0.812 | >= 0.9 | **missed** |" in page  # the goal's verdict from the JSON
+    assert "| 1.062 | <= 1.1 | **met** |" in page
+    assert "-0.50 s | <= 0 s | **met** |" in page
+    assert "## Chaos soak" in page and "42 faults injected" in page
+    # no table stored for the default job, b3, b1, b5, b4
+    assert page.count("Not measured on the current code.") == 5
