@@ -22,9 +22,8 @@ import torch
 from raytuner.config.schema import Experiment
 from raytuner.data import load_dataset
 from raytuner.errors import ConfigError
-from raytuner.search.schedulers import SCHEDULERS, Budget
-from raytuner.search.searchers import SEARCHERS
-from raytuner.search.space import Param, all_params
+from raytuner.search.schedulers import Budget
+from raytuner.search.work import epoch_values, expected_work
 from raytuner.text import render_table
 from raytuner.trial.loop import Trainer
 
@@ -46,12 +45,6 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _epoch_values(exp: Experiment, space: list[Param]) -> list[int]:
-    values = [v for p in all_params(space) if p.path == "train.epochs"
-              for v in (p.finite_values() or p.representative_values())]
-    return [int(v) for v in values] or [exp.train.epochs]
 
 
 def concurrency(exp: Experiment, trials: int, cpus: float, gpus: float) -> int:
@@ -80,13 +73,9 @@ def calibrate_epoch(exp: Experiment) -> float:
 def make_plan(exp: Experiment, *, cpus: float | None = None, gpus: float | None = None,
               epoch_seconds: float | None = None) -> Plan:
     """The plan of ``exp``; calibrates one epoch unless ``epoch_seconds`` is given."""
-    space = exp.space
-    algorithm = SEARCHERS.get(exp.search.algorithm).factory
-    trials = algorithm.count_trials(space, exp.search.num_samples)
-    epoch_values = _epoch_values(exp, space)
-    max_t = max(epoch_values)
+    trials, epochs, details = expected_work(exp)
+    max_t = max(epoch_values(exp))
     cfg = exp.search.scheduler
-    epochs, details = SCHEDULERS.get(cfg.name).factory.epochs(trials, cfg, epoch_values)
     if epoch_seconds is None:
         epoch_seconds, source = calibrate_epoch(exp), "calibrated: one epoch on this machine"
     else:
