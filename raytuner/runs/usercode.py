@@ -55,8 +55,17 @@ def local_module_paths(exp: Experiment, folder: str | Path | None = None) -> lis
     return paths
 
 
+#: set by Ray for the driver of a job started with ``ray job submit``: that job's own runtime
+#: environment (its ``working_dir``, the folder it was submitted from) already carries the
+#: user's modules, and Ray merges what ``ray.init`` adds into it
+JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
+
 def cluster_runtime_env(exp: Experiment) -> dict[str, Any] | None:
     """The runtime environment that ships the user's modules from the current folder to a
-    cluster's workers, or None when there are none to ship."""
+    cluster's workers, or None when there are none to ship (or the driver runs in a submitted
+    job, whose ``working_dir`` ships them)."""
+    if JOB_CONFIG_ENV in os.environ:
+        return None
     paths = local_module_paths(exp)
     return {"py_modules": paths} if paths else None
