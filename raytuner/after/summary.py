@@ -53,7 +53,16 @@ def trial_records(run_dir: str | Path, exp: Experiment, analysis: Any = None
         analysis = ExperimentAnalysis(str(run_dir), default_metric=exp.search.metric,
                                       default_mode=exp.search.mode)
     frames = analysis.trial_dataframes
-    return [_record(trial, frames.get(trial.trial_id), analysis, exp) for trial in analysis.trials]
+    # Ray's analysis logs an error per trial that has no checkpoint (errored at its first
+    # epoch, or not started yet mid-run); the record says so with its null checkpoint.
+    quiet = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        return [_record(trial, frames.get(trial.trial_id), analysis, exp)
+                for trial in analysis.trials]
+    finally:
+        quiet.setLevel(level)
 
 
 def _best_value(frame: Any, metric: str, mode: str) -> float | None:
@@ -181,15 +190,7 @@ def current_summary(run_dir: Path) -> dict[str, Any]:
         # Ray writes its experiment state a few seconds after a run starts.
         raise ConfigError("the run has not saved its Ray Tune experiment state yet (it does "
                           "within seconds of starting); try again shortly", source=str(run_dir))
-    # Mid-run, Ray's analysis logs an error per trial that has no result or checkpoint yet;
-    # the report shows those trials as pending instead.
-    quiet = logging.getLogger("ray.tune.analysis.experiment_analysis")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
-    try:
-        summary = build_summary(run_dir, exp)
-    finally:
-        quiet.setLevel(level)
+    summary = build_summary(run_dir, exp)
     saved = run_dir / SUMMARY_FILE
     if saved.is_file():
         summary["wall_time_s"] = json.loads(saved.read_text(encoding="utf-8")).get(

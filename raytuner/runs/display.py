@@ -134,6 +134,11 @@ class RunDisplay(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ended_event(trials, trial, "TERMINATED")
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ensure(trials)
+        row = self._update(trial, status="running")
+        self._emit(events.trial_retried(self.view, row))
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ended_event(trials, trial, "ERROR")
 

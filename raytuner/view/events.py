@@ -42,6 +42,12 @@ def trial_ended(view: RunView, row: TrialRow) -> str:
     return f"{head} errored at epoch {row.epoch}: traceback in {where}"
 
 
+def trial_retried(view: RunView, row: TrialRow) -> str:
+    """A trial that failed with retries left (``failure.max_retries``)."""
+    return (f"{_at(view)} trial {row.trial_id} failed at epoch {row.epoch}; retrying from its "
+            "last checkpoint")
+
+
 def new_best(view: RunView, row: TrialRow) -> str:
     return (f"{_at(view)} new best: trial {row.trial_id} {_value(view, row.best)} at epoch "
             f"{row.best_epoch}")

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import tiny_experiment, write_yaml
+from conftest import REPO, tiny_experiment, write_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,15 @@ def _wait_screen(socket: str, predicate, timeout: float) -> str:
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_terminal_view_is_redrawn_in_place(tmp_path: Path) -> None:
-    exp = tiny_experiment(**{"name": "live", "train.epochs": 4, "search.num_samples": 4})
+    # A user model in the current folder whose epoch 2 waits for a gate file: the run is
+    # certainly still going while `raytuner status` reads its folder.
+    shutil.copy(REPO / "tests" / "faulty.py", tmp_path / "faulty.py")
+    gate = tmp_path / "gate"
+    exp = tiny_experiment(**{"name": "live", "train.epochs": 3, "search.num_samples": 4,
+                             "model": {"name": "faulty:factory", "hidden": 16,
+                                       "fault": "gate", "at_epoch": 2,
+                                       "gate_file": str(gate)}})
+    exp["search"]["space"] = {"train.lr": {"loguniform": [1e-3, 1e-2]}}
     write_yaml(tmp_path / "live.yaml", exp)
     socket = f"raytuner-test-{uuid.uuid4().hex[:8]}"
     _tmux(socket, "new-session", "-d", "-s", "run", "-x", "80", "-y", "40", "-c",
@@ -135,26 +143,25 @@ def test_terminal_view_is_redrawn_in_place(tmp_path: Path) -> None:
         epochs = re.compile(r"epochs .* (\d+)/~?\d+")
         first = _wait_screen(socket, lambda s: "running" in s and epochs.search(s), 300)
         done = int(epochs.search(first).group(1))
-        # The same view, later: more epochs done, drawn over the first.
-        second = _wait_screen(socket, lambda s: (m := epochs.search(s)) is not None
-                              and int(m.group(1)) > done, 300)
-        assert second != first
         # `raytuner status` draws the same view from the folder of the run still going.
         state = tmp_path / "runs" / "live"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not any(state.glob("experiment_state-*.json")):
             assert time.monotonic() < deadline, "Ray never saved its experiment state"
             time.sleep(0.2)
         status = _cli("status", "runs/live", cwd=tmp_path)
-        still_running = not re.search(r"RUN-EXIT=\d", _tmux(socket, "capture-pane", "-p",
-                                                             "-t", "run"))
+        gate.touch()
+        # The same view, later: more epochs done, drawn over the first.
+        second = _wait_screen(socket, lambda s: (m := epochs.search(s)) is not None
+                              and int(m.group(1)) > done, 300)
+        assert second != first
         final = _wait_screen(socket, lambda s: re.search(r"RUN-EXIT=\d", s), 300)
         history = _tmux(socket, "capture-pane", "-p", "-t", "run", "-S", "-")
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=30)
     (tmp_path / "screen.txt").write_text(history)  # for a look after a failure
     assert "RUN-EXIT=0" in final
-    assert still_running and status.returncode == 0, status.stderr
+    assert status.returncode == 0, status.stderr
     assert "raytuner live  val_accuracy (max)" in status.stdout and "elapsed" in status.stdout
     # One view changed in place: its header and bars appear once in the whole scrollback.
     assert history.count("raytuner live  val_accuracy (max)") == 1
