@@ -97,6 +97,20 @@ def started_by_this_process() -> bool:
         return False
 
 
+def session_logs_dir() -> str | None:
+    """The log folder of the Ray session this process is connected to (on this machine), or
+    None (Ray Client, not initialized).
+
+    Private API: ``ray._private.worker.global_worker.node.get_logs_dir_path()``. Ray names
+    its session folder publicly only in log lines; raytuner copies the logs of the local
+    cluster it started into the run folder.
+    """
+    try:
+        return str(ray._private.worker.global_worker.node.get_logs_dir_path())
+    except Exception:  # Ray Client or not connected: no local node
+        return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Cluster launcher files
 

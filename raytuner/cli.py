@@ -32,6 +32,12 @@ def _add_shared_storage(parser: argparse.ArgumentParser) -> None:
                              "$RAYTUNER_SHARED_STORAGE, else off)")
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show Ray's own output (its reporter, workers' output); by "
+                             "default it goes to <run_dir>/logs only")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -58,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--address", default=None,
                         help="Ray cluster to use (default: start Ray on this machine)")
     _add_shared_storage(resume)
+    _add_verbose(resume)
     resume.set_defaults(handler=cmd_resume)
     _add_after_search(sub, fmt)
+    _add_status(sub, fmt)
 
     board = sub.add_parser("tensorboard", help="open the run's aggregated TensorBoard view",
                            formatter_class=fmt)
@@ -96,7 +104,20 @@ def _add_run(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
                      help="continue the existing run of the same name (must be the same "
                           "experiment); start it if there is none")
     _add_shared_storage(run)
+    _add_verbose(run)
     run.set_defaults(handler=cmd_run)
+
+
+def _add_status(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
+    """status."""
+    status = sub.add_parser("status", help="the live view of a run, read from its folder",
+                            formatter_class=fmt)
+    status.add_argument("run_dir", help="run folder or URI, e.g. runs/digits or s3://b/runs/x")
+    status.add_argument("--watch", action="store_true",
+                        help="refresh until the run ends (Ctrl-C to stop watching)")
+    status.add_argument("--interval", type=float, default=5.0,
+                        help="seconds between refreshes with --watch")
+    status.set_defaults(handler=cmd_status)
 
 
 def _add_after_search(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
@@ -152,25 +173,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _print_result(result: Any) -> None:
     from raytuner.after.problems import problem_lines
     from raytuner.after.summary import summary_table
+    from raytuner.view.final import final_lines
 
     summary = result.summary
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["status_counts"].items()))
-    print(f"\n{summary['num_trials']} trials ({counts}) in {summary['wall_time_s']:.1f} s")
-    print(summary_table(summary))
-    for line in problem_lines(summary):
-        print(line)
-    best = summary["best"]
-    if best is None:
-        print("no trial reported a result")
-        return
-    print(f"\nbest trial {best['trial_id']}: {summary['metric']} = {best['best']:.4f}")
-    for key, value in best["config"].items():
-        print(f"  {key} = {value}")
-    print("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in best["metrics"].items()
-                                     if isinstance(v, float)))
-    print(f"  checkpoint: {best['checkpoint']}")
-    print(f"run folder: {summary.get('run_dir') or result.run_dir} "
-          "(summary.json, experiment.yaml, trial folders)")
+    run_dir = summary.get("run_dir") or result.run_dir
+    print("\n".join(final_lines(summary, summary_table(summary), problem_lines(summary),
+                                run_dir)))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -180,6 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from raytuner.runs.smoke import smoke_name
     from raytuner.runs.storage import resolve_storage
 
+    _set_verbose(args)
     exp = load_experiment(args.experiment, args.overrides)
     name = args.name or (smoke_name(exp.name) if args.smoke else exp.name)
     try:  # where a Ctrl-C from here on leaves the run: the hint names this folder
@@ -193,10 +202,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_verbose(args: argparse.Namespace) -> None:
+    from raytuner.runs.quiet import set_verbose
+
+    set_verbose(args.verbose)
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     """``raytuner resume``: continue an interrupted run."""
     from raytuner.runs.launch import resume
 
+    _set_verbose(args)
     _print_result(resume(args.run_dir, address=args.address,
                          shared_storage=args.shared_storage))
     return 0
@@ -219,10 +235,40 @@ def cmd_best(args: argparse.Namespace) -> int:
     print("config:")
     for key, value in best["config"].items():
         print(f"  {key}: {value}")
-    print("metrics:")
+    if best.get("best_metrics"):
+        print(f"metrics of the best epoch ({best['best_epoch']}):")
+        for key, value in best["best_metrics"].items():
+            print(f"  {key}: {value}")
+    print(f"metrics of the last epoch ({best['epochs']}):")
     for key, value in best["metrics"].items():
         print(f"  {key}: {value}")
-    print(f"checkpoint: {best['checkpoint']}")
+    print(f"checkpoint (best epoch): {best['checkpoint']}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``raytuner status``: the live view of a run, read from its folder."""
+    import time
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from raytuner.after.status import is_finished, status_view
+    from raytuner.view.render import render_view
+
+    if args.interval <= 0:
+        raise ConfigError(f"--interval must be positive (got {args.interval})",
+                          path="--interval")
+    view = status_view(args.run_dir)
+    console = Console()
+    if not args.watch or is_finished(view):
+        console.print(render_view(view))
+        return 0
+    with Live(render_view(view), console=console, refresh_per_second=1) as live:
+        while not is_finished(view):
+            time.sleep(args.interval)
+            view = status_view(args.run_dir)
+            live.update(render_view(view))
     return 0
 
 
@@ -304,6 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``raytuner`` console script."""
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    # `module:attr` names resolve in the current folder first, as with `python -m`.
+    from raytuner.runs.usercode import add_current_folder
+
+    add_current_folder()
     try:
         return handler(args)
     except RaytunerError as exc:

@@ -31,6 +31,11 @@ class ConfigError(RaytunerError):
         super().__init__(prefix + message)
 
 
+class UserCodeMissing(ConfigError):
+    """The user's own module (named by import path) is not importable here, and the step at
+    hand needs it (building a model or a data set); reading results never does."""
+
+
 class RunError(RaytunerError):
     """A failure while running an experiment (exit code 1)."""
 

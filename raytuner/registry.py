@@ -10,15 +10,17 @@ factory accepts (no ``**kwargs`` that swallow typos).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, PlainValidator
 from pydantic_core import PydanticCustomError
 
-from raytuner.errors import ConfigError
+from raytuner.errors import ConfigError, UserCodeMissing
 
 T = TypeVar("T")
 
@@ -68,7 +70,12 @@ class Registry(Generic[T]):
         if name in self._entries:
             return self._entries[name]
         if is_import_path(name):
-            return Entry(name, import_object(name, path=path), None)
+            try:
+                return Entry(name, import_object(name, path=path), None)
+            except UserCodeMissing as exc:
+                if not _DEFER_MISSING.get():
+                    raise
+                return Entry(name, _missing_factory(exc), None)
         raise ConfigError(
             f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}"
             " (or a 'package.module:attr' import path)",
@@ -97,6 +104,30 @@ class Registry(Generic[T]):
         return Annotated[str, PlainValidator(check, json_schema_input_type=str)]
 
 
+#: inside :func:`user_code_optional`: an import path whose module is absent resolves to a
+#: factory that raises when called, so reading a run folder needs none of the user's code
+_DEFER_MISSING = contextvars.ContextVar("raytuner_defer_missing_user_code", default=False)
+
+
+@contextlib.contextmanager
+def user_code_optional() -> Iterator[None]:
+    """Inside the block, an import path whose module cannot be imported does not fail the
+    lookup; calling its factory raises the :class:`UserCodeMissing` error instead. For reading
+    a run folder, whose experiment was validated, user code included, when it ran."""
+    token = _DEFER_MISSING.set(True)
+    try:
+        yield
+    finally:
+        _DEFER_MISSING.reset(token)
+
+
+def _missing_factory(error: UserCodeMissing) -> Callable[..., Any]:
+    def missing(*args: Any, **kwargs: Any) -> Any:
+        raise UserCodeMissing(str(error))
+
+    return missing
+
+
 def is_import_path(name: str) -> bool:
     """True for ``"package.module:attr"`` strings that name user code."""
     module, sep, attr = name.partition(":")
@@ -108,6 +139,15 @@ def import_object(spec: str, *, path: str | None = None) -> Any:
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module_name.startswith(exc.name):
+            # the user's module exists but one of its own imports is missing
+            raise ConfigError(f"cannot import module {module_name!r} from {spec!r}: {exc}",
+                              path=path) from exc
+        raise UserCodeMissing(
+            f"cannot import module {module_name!r} from {spec!r}: run raytuner from the folder "
+            f"that holds {module_name.split('.')[0]!r} or add that folder to PYTHONPATH",
+            path=path) from exc
     except ImportError as exc:
         raise ConfigError(f"cannot import module {module_name!r} from {spec!r}: {exc}",
                           path=path) from exc

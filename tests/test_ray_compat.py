@@ -4,6 +4,7 @@ that renames, moves or changes one fails here, by name, not somewhere inside a r
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -56,6 +57,8 @@ def test_cluster_state_private_apis_answer_on_a_running_ray(ray_session) -> None
     from ray._private import state
 
     state.state.get_cluster_config()  # raises if the GCS call changed
+    logs = _ray_compat.session_logs_dir()
+    assert logs is not None and any(Path(logs).glob("raylet.*"))
 
 
 def test_launcher_config_validation_is_ray_up_s() -> None:

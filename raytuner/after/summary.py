@@ -7,19 +7,21 @@ works after a finished run, a crashed one, and without a running Ray cluster.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 from raytuner.config.metrics import all_metric_names
 from raytuner.config.schema import Experiment
+from raytuner.errors import ConfigError
 from raytuner.files import write_text_atomic
-from raytuner.runs.folder import SUMMARY_FILE, load_run_experiment
+from raytuner.runs.folder import EXPERIMENT_STATE_PREFIX, SUMMARY_FILE, load_run_experiment
 from raytuner.runs.storage import localize_run_dir
 from raytuner.search.space import flatten
 from raytuner.text import render_table
 from raytuner.trial.divergence import DIVERGED_KEY
-from raytuner.trial.status import max_epochs_of, trial_status
+from raytuner.trial.status import max_epochs_of, status_counts, trial_status
 
 
 def _clean(value: Any) -> Any:
@@ -51,7 +53,16 @@ def trial_records(run_dir: str | Path, exp: Experiment, analysis: Any = None
         analysis = ExperimentAnalysis(str(run_dir), default_metric=exp.search.metric,
                                       default_mode=exp.search.mode)
     frames = analysis.trial_dataframes
-    return [_record(trial, frames.get(trial.trial_id), analysis, exp) for trial in analysis.trials]
+    # Ray's analysis logs an error per trial that has no checkpoint (errored at its first
+    # epoch, or not started yet mid-run); the record says so with its null checkpoint.
+    quiet = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        return [_record(trial, frames.get(trial.trial_id), analysis, exp)
+                for trial in analysis.trials]
+    finally:
+        quiet.setLevel(level)
 
 
 def _best_value(frame: Any, metric: str, mode: str) -> float | None:
@@ -64,11 +75,23 @@ def _best_value(frame: Any, metric: str, mode: str) -> float | None:
     return _clean(values.max() if mode == "max" else values.min())
 
 
+def _best_row(frame: Any, metric: str, mode: str) -> dict[str, Any]:
+    """The kept metrics of the epoch with the best value of ``metric`` (empty when none)."""
+    if frame is None or metric not in getattr(frame, "columns", []):
+        return {}
+    values = frame[metric].dropna()
+    if not len(values):
+        return {}
+    row = frame.loc[values.idxmax() if mode == "max" else values.idxmin()]
+    return {k: _clean(v) for k, v in row.items() if k in KEPT_RESULT_KEYS}
+
+
 def _record(trial: Any, frame: Any, analysis: Any, exp: Experiment) -> dict[str, Any]:
     metric, mode = exp.search.metric, exp.search.mode
     params = flatten(trial.config, exp.space)
     last = {k: _clean(v) for k, v in (trial.last_result or {}).items() if k in KEPT_RESULT_KEYS}
     max_epochs = max_epochs_of(params, exp.train.epochs)
+    best_metrics = _best_row(frame, metric, mode)
     try:
         best_checkpoint = analysis.get_best_checkpoint(trial, metric, mode)
     except Exception:  # a trial that never reported has no checkpoint to rank
@@ -81,6 +104,9 @@ def _record(trial: Any, frame: Any, analysis: Any, exp: Experiment) -> dict[str,
         "max_epochs": max_epochs,
         "best": _best_value(frame, metric, mode),
         "metrics": last,
+        # the epoch the best value came from, and what it reported (metrics: the last epoch)
+        "best_epoch": int(best_metrics["epoch"]) if best_metrics.get("epoch") else None,
+        "best_metrics": best_metrics,
         "checkpoint": best_checkpoint.path if best_checkpoint is not None else None,
         "path": trial.path,
         "error_file": trial.error_file if trial.status == "ERROR" else None,
@@ -101,9 +127,7 @@ def build_summary(run_dir: str | Path, exp: Experiment, *, wall_time_s: float | 
     """Summary of a run folder: experiment, every trial, the best one."""
     records = trial_records(run_dir, exp, analysis)
     best = best_record(records, exp.search.mode)
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    counts = status_counts([record["status"] for record in records])
     return {
         "experiment": exp.name,
         "run_dir": str(Path(run_dir).resolve()),
@@ -139,13 +163,36 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
     return read_or_build_summary(localize_run_dir(run_dir))  # a URI: through its mirror
 
 
-def summary_table(summary: dict[str, Any], limit: int = 10) -> str:
-    """The top trials as a text table."""
+def summary_table(summary: dict[str, Any], limit: int = 10, width: int = 80) -> str:
+    """The top trials as a text table, within ``width`` columns where the searched values
+    allow (the last part of each dotted key names its column; columns drop from the right)."""
     metric, mode = summary["metric"], summary["mode"]
     trials = [t for t in summary["trials"] if t["best"] is not None]
     trials.sort(key=lambda t: t["best"], reverse=(mode == "max"))
     params = sorted({k for t in summary["trials"] for k in t["config"]})[:5]
-    header = ["trial", "status", "epochs", *params, f"best {metric}"]
-    rows = [[t["trial_id"], t["status"], t["epochs"], *(t["config"].get(p, "") for p in params),
-             t["best"]] for t in trials[:limit]]
-    return render_table(rows, header)
+    short = [p.rsplit(".", 1)[-1] for p in params]
+    names = [s if short.count(s) == 1 else p for p, s in zip(params, short, strict=True)]
+    while True:
+        header = ["trial", "status", "epochs", *names, f"best {metric}"]
+        rows = [[t["trial_id"], t["status"], t["epochs"],
+                 *(t["config"].get(p, "") for p in params), t["best"]] for t in trials[:limit]]
+        text = render_table(rows, header)
+        if not params or max(len(line.rstrip()) for line in text.splitlines()) <= width:
+            return text
+        params, names = params[:-1], names[:-1]
+
+
+def current_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary as the folder is now: rebuilt from the trial records (a running or
+    resumed run's ``summary.json`` is stale or missing), keeping the recorded wall time."""
+    exp = load_run_experiment(run_dir)
+    if not any(run_dir.glob(f"{EXPERIMENT_STATE_PREFIX}-*.json")):
+        # Ray writes its experiment state a few seconds after a run starts.
+        raise ConfigError("the run has not saved its Ray Tune experiment state yet (it does "
+                          "within seconds of starting); try again shortly", source=str(run_dir))
+    summary = build_summary(run_dir, exp)
+    saved = run_dir / SUMMARY_FILE
+    if saved.is_file():
+        summary["wall_time_s"] = json.loads(saved.read_text(encoding="utf-8")).get(
+            "wall_time_s")
+    return summary

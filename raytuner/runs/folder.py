@@ -23,6 +23,7 @@ from raytuner.config.schema import Experiment
 from raytuner.config.validate import validate_experiment
 from raytuner.errors import ConfigError
 from raytuner.files import parse_yaml, read_yaml_file
+from raytuner.registry import user_code_optional
 
 EXPERIMENT_FILE = "experiment.yaml"
 SUMMARY_FILE = "summary.json"
@@ -43,9 +44,18 @@ def trial_dirname(trial_id: str) -> str:
 
 
 def load_run_experiment(run_dir: str | Path, *,
-                        filesystem: pyarrow.fs.FileSystem | None = None) -> Experiment:
+                        filesystem: pyarrow.fs.FileSystem | None = None,
+                        user_code: bool = False) -> Experiment:
     """The resolved experiment saved in a run folder (a local path, or a path on
-    ``filesystem``), validated once."""
+    ``filesystem``), validated once.
+
+    Reading results needs none of the user's code: unless ``user_code`` (what resuming the
+    run needs), a model or data set named by an import path whose module is absent here loads
+    all the same, and only building it raises :class:`raytuner.errors.UserCodeMissing`.
+    """
+    if not user_code:
+        with user_code_optional():
+            return load_run_experiment(run_dir, filesystem=filesystem, user_code=True)
     if filesystem is not None and not isinstance(filesystem, pyarrow.fs.LocalFileSystem):
         source = f"{str(run_dir).rstrip('/')}/{EXPERIMENT_FILE}"
         if filesystem.get_file_info(source).type != pyarrow.fs.FileType.File:

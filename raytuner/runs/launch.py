@@ -65,24 +65,30 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
     # Deferred on purpose: these import Ray, which must not load before the checks above pass.
     from raytuner import _ray_compat
     from raytuner.cluster.capacity import check_cluster
+    from raytuner.runs import quiet
+    from raytuner.runs.display import close_displays
     from raytuner.runs.tuner import build_tuner, fit, start_ray
 
     start = time.monotonic()
     data = _load_shared_data(exp)
-    start_ray(address)
+    started_local = start_ray(address, exp)
     # Before any trial: storage every node reaches, resources some node can provide.
     check_cluster(exp.resources.cpu, exp.resources.gpu, run_dir,
                   shared=storage.default_shared(shared_storage), fresh=not restore)
     storage.push(run_dir, EXPERIMENT_FILE)
     tuner = build_tuner(exp, run_dir, data, restore=restore, callbacks=callbacks, stop=stop)
     try:
-        with watch_interrupt() as interrupt:
+        with watch_interrupt() as interrupt, quiet.driver_log(run_dir):
             grid = fit(tuner)
     except KeyboardInterrupt:  # a second Ctrl-C: Tune skipped its last save
         raise interrupted_error(run_dir) from None
     except Exception as exc:  # Ray wraps driver-side failures; keep the folder for resume
         raise RunError(f"experiment failed: {exc}; resume with `raytuner resume "
                        f"{run_dir}`") from exc
+    finally:
+        close_displays()  # a failed or interrupted run leaves its last frame, then the error
+        if started_local:
+            quiet.keep_session_logs(_ray_compat.session_logs_dir(), run_dir)
     if interrupt.interrupted:  # Tune stopped gracefully on Ctrl-C: unfinished, resumable
         raise interrupted_error(run_dir)
     storage.pull(run_dir)  # a URI run: its result files into the mirror
@@ -140,7 +146,7 @@ def resume(run_dir: str | Path, *, address: str | None = None,
     from ray import tune
 
     run_dir = storage.localize_run_dir(run_dir)  # a URI run folder: its refreshed local mirror
-    exp = load_run_experiment(run_dir)
+    exp = load_run_experiment(run_dir, user_code=True)  # the trials build the user's model
     check_local_resources(exp, address, source=str(run_dir / EXPERIMENT_FILE))
     if not tune.Tuner.can_restore(storage.ray_run_path(run_dir)):
         raise ConfigError("no Ray Tune experiment state to resume from", source=str(run_dir))

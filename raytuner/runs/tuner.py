@@ -22,12 +22,14 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from raytuner.cluster.capacity import default_max_concurrent
 from raytuner.config.schema import Experiment
 from raytuner.data import DataBundle
+from raytuner.runs import quiet
+from raytuner.runs.display import RunDisplay
 from raytuner.runs.folder import trial_dirname
-from raytuner.runs.progress import ProgressTable
 from raytuner.runs.storage import ray_run_path, ray_storage
+from raytuner.runs.usercode import cluster_runtime_env
 from raytuner.search.schedulers import SCHEDULERS
 from raytuner.search.searchers import SEARCHERS
-from raytuner.search.space import max_value, searched_paths
+from raytuner.search.space import max_value
 from raytuner.search.warmstart import warm_points
 from raytuner.tensorboard.callback import TensorBoardCallback
 from raytuner.trial.trainable import make_trainable
@@ -39,22 +41,32 @@ from raytuner.trial.trainable import make_trainable
 NO_AUTO_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
 
 
-def start_ray(address: str | None) -> None:
+def start_ray(address: str | None, exp: Experiment | None = None) -> bool:
     """Connect to ``address`` or start a local Ray with no dashboard (nothing listens on a
-    public address unless the user runs a cluster)."""
-    # Quiet by default: the status table says what matters; these warnings repeat per epoch.
+    public address unless the user runs a cluster); True when this started a local Ray.
+
+    Workers' output stays in Ray's session logs unless ``--verbose`` (see
+    :mod:`raytuner.runs.quiet`). On a cluster, the user's modules found in the current folder
+    travel to the workers in the job's runtime environment (``py_modules``).
+    """
+    # Quiet by default: the live view says what matters; these warnings repeat per epoch.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if ray.is_initialized():
-        return
-    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+        return False
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING,
+                              "log_to_driver": quiet.is_verbose()}
     # RAY_ADDRESS is an explicit choice (`ray job submit` sets it for the job's driver).
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
-        ray.init(address=address, **kwargs)
-    else:
-        # "local" always starts a fresh instance: a bare ray.init() would silently join any
-        # cluster left running on this machine by `ray start`.
+        runtime_env = cluster_runtime_env(exp) if exp is not None else None
+        ray.init(address=address, runtime_env=runtime_env, **kwargs)
+        return False
+    # "local" always starts a fresh instance: a bare ray.init() would silently join any
+    # cluster left running on this machine by `ray start`. Its workers search the driver's
+    # current folder for the user's modules (Ray adds it to their import path).
+    with quiet.quiet_token_notice():
         ray.init(address="local", include_dashboard=False, **kwargs)
+    return True
 
 
 def max_epochs(exp: Experiment) -> int:
@@ -66,10 +78,9 @@ def _trial_dirname(trial: Any) -> str:
     return trial_dirname(trial.trial_id)
 
 
-def _callbacks(exp: Experiment, extra: list | None) -> list:
-    progress = ProgressTable(exp.search.metric, exp.search.mode, searched_paths(exp.space))
-    return [CSVLoggerCallback(), JsonLoggerCallback(), progress, TensorBoardCallback(exp),
-            *(extra or [])]
+def _callbacks(exp: Experiment, run_dir: Path, extra: list | None) -> list:
+    return [CSVLoggerCallback(), JsonLoggerCallback(), RunDisplay(exp, run_dir),
+            TensorBoardCallback(exp), *(extra or [])]
 
 
 def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
@@ -105,7 +116,7 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
             num_to_keep=exp.checkpoint.keep, checkpoint_score_attribute=exp.search.metric,
             checkpoint_score_order=exp.search.mode),
         failure_config=tune.FailureConfig(max_failures=exp.failure.max_retries),
-        callbacks=_callbacks(exp, callbacks), stop=stop, verbose=0,
+        callbacks=_callbacks(exp, run_dir, callbacks), stop=stop, verbose=0,
     )
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
                       run_config=run_config)
@@ -128,5 +139,5 @@ def _without_auto_loggers() -> Iterator[None]:
 
 def fit(tuner: tune.Tuner) -> tune.ResultGrid:
     """``tuner.fit()`` with raytuner's loggers only (see :data:`NO_AUTO_LOGGERS`)."""
-    with _without_auto_loggers():
+    with _without_auto_loggers(), quiet.quiet_reporter():
         return tuner.fit()

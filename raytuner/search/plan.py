@@ -28,9 +28,8 @@ from typing import Any
 
 from raytuner.config.schema import Experiment
 from raytuner.errors import ConfigError, RunError
-from raytuner.search.schedulers import SCHEDULERS, Budget
-from raytuner.search.searchers import SEARCHERS
-from raytuner.search.space import Param, all_params
+from raytuner.search.schedulers import Budget
+from raytuner.search.work import epoch_values, expected_work
 from raytuner.text import render_table
 
 #: share of a core the driver (Tune's loop, its callbacks) takes from trials that fill the cores
@@ -58,12 +57,6 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _epoch_values(exp: Experiment, space: list[Param]) -> list[int]:
-    values = [v for p in all_params(space) if p.path == "train.epochs"
-              for v in (p.finite_values() or p.representative_values())]
-    return [int(v) for v in values] or [exp.train.epochs]
 
 
 def concurrency(exp: Experiment, trials: int, cpus: float, gpus: float) -> int:
@@ -111,13 +104,9 @@ def _wall(epochs: Budget, slots: int, max_t: int, per_epoch: tuple[float, float,
 def make_plan(exp: Experiment, *, cpus: float | None = None, gpus: float | None = None,
               epoch_seconds: float | None = None) -> Plan:
     """The plan of ``exp``; calibrates on this machine unless ``epoch_seconds`` is given."""
-    space = exp.space
-    algorithm = SEARCHERS.get(exp.search.algorithm).factory
-    trials = algorithm.count_trials(space, exp.search.num_samples)
-    epoch_values = _epoch_values(exp, space)
-    max_t = max(epoch_values)
+    trials, epochs, details = expected_work(exp)
+    max_t = max(epoch_values(exp))
     cfg = exp.search.scheduler
-    epochs, details = SCHEDULERS.get(cfg.name).factory.epochs(trials, cfg, epoch_values)
     measured = calibrate(exp) if epoch_seconds is None else {}
     cpus = float(os.cpu_count() or 1) if cpus is None else cpus
     if gpus is None:

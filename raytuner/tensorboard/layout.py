@@ -24,10 +24,18 @@ STATUS_CODES = {status: code for code, status in enumerate(FINAL_STATUSES, start
 STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 STATUS_TAGS = ["running", *STATUS_CODES]
 
+#: TensorBoard's first view (its Time Series dashboard) shows tag groups, the part of a tag
+#: before its first "/", in alphabetical order (checked in a real browser by
+#: tests/tensorboard/test_first_view.py). These two groups sort before every letter: first the
+#: experiment's curves (best so far against epochs and seconds), then every trial's validation
+#: metrics; the per-trial details (best/, perf/, train/, trial/) after them.
+SEARCH_GROUP = "1_search"
+VAL_GROUP = "2_val"
+
 EPOCHS_TAG = "trial/epochs"
 STATUS_TAG = "trial/status"
 STOPPED_AT_TAG = "trial/stopped_at_epoch"
-EPOCHS_TOTAL_TAG = "search/epochs_vs_seconds"
+EPOCHS_TOTAL_TAG = f"{SEARCH_GROUP}/epochs_vs_seconds"
 
 # Keys Ray adds to every result, and bookkeeping keys of ours: not curves.
 _NOT_METRICS = {"epoch", "diverged", "done", "trial_id", "experiment_tag", "should_checkpoint",
@@ -40,10 +48,12 @@ _PERF_KEYS = {"epoch_time_s", "samples_per_s"}
 
 
 def metric_tag(name: str) -> str:
-    """Readable tag of a reported metric: ``val_accuracy`` -> ``val/accuracy``."""
+    """Readable tag of a reported metric: ``val_accuracy`` -> ``2_val/accuracy`` (see
+    :data:`VAL_GROUP`), ``train_loss`` -> ``train/loss``."""
     for prefix in _SPLIT_PREFIXES:
         if name.startswith(prefix) and len(name) > len(prefix):
-            return f"{prefix[:-1]}/{name[len(prefix):]}"
+            group = VAL_GROUP if prefix == "val_" else prefix[:-1]
+            return f"{group}/{name[len(prefix):]}"
     if name in _PERF_KEYS:
         return f"perf/{name}"
     return name
@@ -69,7 +79,8 @@ def metric_mode(name: str, known: dict[str, str]) -> str:
 
 def search_tags(metric: str) -> tuple[str, str]:
     """(best vs cumulative epochs, best vs seconds) tags of the experiment run."""
-    return f"search/best_{metric}_vs_epochs", f"search/best_{metric}_vs_seconds"
+    return (f"{SEARCH_GROUP}/best_{metric}_vs_epochs",
+            f"{SEARCH_GROUP}/best_{metric}_vs_seconds")
 
 
 # ---------------------------------------------------------------------------------------------

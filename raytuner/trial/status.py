@@ -1,9 +1,10 @@
 """The status word of a trial: one rule for the summary, the TensorBoard view and the report.
 
 ``completed`` (trained every epoch it could), ``stopped`` (early, by the scheduler or early
-stopping), ``errored`` (retries exhausted), ``diverged`` (loss NaN/infinite or exploded),
-else the lower-cased Ray status of a trial that has not ended (``running``, ``pending``,
-``paused``).
+stopping), ``errored`` (retries exhausted), ``diverged`` (loss NaN/infinite or exploded), else
+``running`` or ``pending`` for a trial that has not ended (a trial a scheduler paused waits to
+continue: pending). The live view, the event lines, ``status``, the summary, the report and
+TensorBoard all use these words, in the order of :data:`STATUSES`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from raytuner.trial.divergence import DIVERGED_KEY
 
 #: statuses of trials that ended (their results are final)
 FINAL_STATUSES = ("completed", "stopped", "errored", "diverged")
+#: every status word, in the order counts are shown
+STATUSES = ("pending", "running", *FINAL_STATUSES)
 
 
 def trial_status(ray_status: str, last_result: Mapping[str, Any] | None, max_epochs: int) -> str:
@@ -36,7 +39,14 @@ def trial_status(ray_status: str, last_result: Mapping[str, Any] | None, max_epo
         # Tune's saved state of a live run can predate the trial's start by a snapshot, while
         # its results are already on disk: a trial that has reported is running.
         return "running"
-    return ray_status.lower()
+    if ray_status == "RUNNING":
+        return "running"
+    return "pending"  # PENDING, or PAUSED by a scheduler (Hyperband, PBT) until it continues
+
+
+def status_counts(statuses: list[str]) -> dict[str, int]:
+    """``{status: number of trials}`` in the order of :data:`STATUSES`, zeros left out."""
+    return {s: n for s in STATUSES if (n := statuses.count(s))}
 
 
 def max_epochs_of(params: Mapping[str, Any], default: int) -> int:

@@ -14,6 +14,8 @@ from raytuner.tensorboard import layout
 from raytuner.tensorboard.aggregator import Aggregator
 from raytuner.trial.status import trial_status
 
+VAL_ACCURACY = layout.metric_tag("val_accuracy")
+
 SPACE = parse_space({
     "train.lr": {"loguniform": [1.0e-4, 1.0e-1]},
     "model.depth": {"int": [1, 3]},
@@ -36,7 +38,7 @@ def result(epoch: int, acc: float, **extra) -> dict:
 
 
 def test_metric_tags_are_readable() -> None:
-    assert layout.metric_tag("val_accuracy") == "val/accuracy"
+    assert layout.metric_tag("val_accuracy") == f"{layout.VAL_GROUP}/accuracy"
     assert layout.metric_tag("train_loss") == "train/loss"
     assert layout.metric_tag("lr") == "lr"
     assert layout.metric_tag("samples_per_s") == "perf/samples_per_s"
@@ -93,7 +95,7 @@ def test_aggregator_writes_curves_sessions_and_statuses(tmp_path: Path) -> None:
         run = found[trial_id]["run"]
         assert run.startswith(f"trials/{trial_id},lr=")
         assert scalars(mux, run, layout.STATUS_TAG)[-1][1] == layout.STATUS_CODES[status]
-        assert [s for s, _ in scalars(mux, run, "val/accuracy")] == list(range(1, epochs + 1))
+        assert [s for s, _ in scalars(mux, run, VAL_ACCURACY)] == list(range(1, epochs + 1))
         assert scalars(mux, run, layout.EPOCHS_TAG)[-1][1] == epochs
     assert scalars(mux, found["t2"]["run"], layout.STOPPED_AT_TAG) == [(1, 1.0)]
     best = scalars(mux, found["t1"]["run"], "best/val_loss")
@@ -106,10 +108,10 @@ def test_aggregator_writes_curves_sessions_and_statuses(tmp_path: Path) -> None:
     assert list(domains["train.optimizer"].domain_discrete) == ["adam", "sgd"]
     assert "train.momentum" in domains
     tags = [m.name.tag for m in config.metric_infos]
-    assert tags[:2] == ["best/val_accuracy", "val/accuracy"]
+    assert tags[:2] == ["best/val_accuracy", layout.metric_tag("val_accuracy")]
     assert {"train/loss", "lr", layout.STATUS_TAG, layout.EPOCHS_TAG} <= set(tags)
 
-    curve = scalars(mux, "experiment", "search/best_val_accuracy_vs_epochs")
+    curve = scalars(mux, "experiment", layout.search_tags("val_accuracy")[0])
     assert [s for s, _ in curve] == list(range(1, 8))  # 3 + 1 + 2 + 1 epochs
     assert [v for _, v in curve] == sorted(v for _, v in curve)
     timeline = scalars(mux, "experiment", "trials/running")
@@ -138,12 +140,12 @@ def test_reopened_folder_continues_without_duplicate_steps(tmp_path: Path) -> No
 
     mux = load(tmp_path)
     run = sessions(mux)["t1"]["run"]
-    assert scalars(mux, run, "val/accuracy") == [(1, pytest.approx(0.2)),
+    assert scalars(mux, run, layout.metric_tag("val_accuracy")) == [(1, pytest.approx(0.2)),
                                                  (2, pytest.approx(0.4)),
                                                  (3, pytest.approx(0.6)),
                                                  (4, pytest.approx(0.7))]
     assert len(sessions(mux)) == 2
-    assert [s for s, _ in scalars(mux, "experiment", "search/best_val_accuracy_vs_epochs")] \
+    assert [s for s, _ in scalars(mux, "experiment", layout.search_tags("val_accuracy")[0])] \
         == [1, 2, 3, 4, 5]
     for series, steps in all_series(mux).items():
         assert len(steps) == len(set(steps)), series

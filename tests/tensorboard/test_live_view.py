@@ -20,6 +20,8 @@ from tb_helpers import all_series, load, reported_by_epoch, scalars, sessions
 
 from raytuner.tensorboard import layout
 
+VAL_ACCURACY = layout.metric_tag("val_accuracy")
+
 pytestmark = pytest.mark.slow
 
 # Ray workers import the user model `tests.faulty` by import path: they need the repo root.
@@ -120,7 +122,7 @@ def test_live_view_matches_reported_results_after_resume(resumed_run: Path) -> N
     # Ray's own TensorBoard logger is off: no second copy of the curves in the trial folders.
     assert not list(resumed_run.glob("trial_*/events.out.tfevents*"))
     total = sum(t["epochs"] for t in summary["trials"])
-    curve = scalars(mux, "experiment", "search/best_val_accuracy_vs_epochs")
+    curve = scalars(mux, "experiment", layout.search_tags("val_accuracy")[0])
     assert [s for s, _ in curve] == list(range(1, total + 1))
     assert curve[-1][1] == pytest.approx(summary["best"]["best"], rel=1e-6)
 
@@ -137,13 +139,13 @@ def test_rebuild_writes_the_same_view_afresh(resumed_run: Path) -> None:
     assert {k: v["run"] for k, v in sessions(rebuilt).items()} == \
         {k: v["run"] for k, v in live_sessions.items()}
     for trial_id, session in live_sessions.items():
-        for tag in ("val/accuracy", "train/loss", layout.STATUS_TAG, "best/val_accuracy"):
+        for tag in (VAL_ACCURACY, "train/loss", layout.STATUS_TAG, "best/val_accuracy"):
             assert scalars(rebuilt, session["run"], tag) == scalars(live, session["run"], tag), \
                 (trial_id, tag)
     # Ray stamps results in whole seconds, so results of parallel trials within one second
     # may be replayed in another order: the anytime curve has the same steps and end.
-    curve = scalars(rebuilt, "experiment", "search/best_val_accuracy_vs_epochs")
-    live_curve = scalars(live, "experiment", "search/best_val_accuracy_vs_epochs")
+    curve = scalars(rebuilt, "experiment", layout.search_tags("val_accuracy")[0])
+    live_curve = scalars(live, "experiment", layout.search_tags("val_accuracy")[0])
     assert [s for s, _ in curve] == [s for s, _ in live_curve]
     assert curve[-1] == live_curve[-1]
     assert [v for _, v in curve] == sorted(v for _, v in curve)
@@ -306,12 +308,12 @@ def test_remote_storage_filesystem_gets_the_logs(tmp_path: Path, ray_session) ->
     mux = load(logdir)
     assert len(sessions(mux)) == 2
     for trial_id, session in sessions(mux).items():
-        assert [s for s, _ in scalars(mux, session["run"], "val/accuracy")] == [1, 2], trial_id
-    before = scalars(mux, "experiment", "search/best_val_accuracy_vs_epochs")
+        assert [s for s, _ in scalars(mux, session["run"], VAL_ACCURACY)] == [1, 2], trial_id
+    before = scalars(mux, "experiment", layout.search_tags("val_accuracy")[0])
     rebuild("runs/remote", filesystem=fs)
     again = load(logdir)
     # same steps and end (parallel results within one second may replay in another order)
-    rebuilt = scalars(again, "experiment", "search/best_val_accuracy_vs_epochs")
+    rebuilt = scalars(again, "experiment", layout.search_tags("val_accuracy")[0])
     assert [s for s, _ in rebuilt] == [s for s, _ in before]
     assert rebuilt[-1] == before[-1]
     assert set(sessions(again)) == set(sessions(mux))

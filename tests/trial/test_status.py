@@ -22,7 +22,7 @@ def test_status_rules() -> None:
     assert trial_status("TERMINATED", {"epoch": 1}, 3) == "stopped"
     assert trial_status("ERROR", {"epoch": 1}, 3) == "errored"
     assert trial_status("ERROR", {"epoch": 1, "diverged": 1.0}, 3) == "diverged"
-    assert trial_status("PAUSED", {"epoch": 1}, 3) == "paused"
+    assert trial_status("PAUSED", {"epoch": 1}, 3) == "pending"  # waits to continue
     assert trial_status("PENDING", {"epoch": 1}, 3) == "running"  # state older than results
     assert trial_status("PENDING", None, 3) == "pending"
     assert set(layout.STATUS_CODES) == set(FINAL_STATUSES)

@@ -10,7 +10,6 @@ Outputs land in ``<run_dir>/report/`` (``report.html``, ``report.json``, ``*.png
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,10 @@ from raytuner.after.report.leaderboard import (
     leaderboard_table,
 )
 from raytuner.after.report.tensorboard import write_tensorboard
-from raytuner.after.summary import build_summary
-from raytuner.errors import CheckpointError, ConfigError
+from raytuner.after.summary import current_summary
+from raytuner.errors import CheckpointError, UserCodeMissing
 from raytuner.files import write_text_atomic
-from raytuner.runs.folder import (
-    EXPERIMENT_STATE_PREFIX,
-    REPORT_DIR,
-    SUMMARY_FILE,
-    load_run_experiment,
-)
+from raytuner.runs.folder import REPORT_DIR, load_run_experiment
 from raytuner.runs.repro import read_record
 from raytuner.text import render_table
 
@@ -52,30 +46,6 @@ class Report:
     tensorboard: Path
 
 
-def current_summary(run_dir: Path) -> dict[str, Any]:
-    """The run's summary as the folder is now: rebuilt from the trial records (a running or
-    resumed run's ``summary.json`` is stale or missing), keeping the recorded wall time."""
-    exp = load_run_experiment(run_dir)
-    if not any(run_dir.glob(f"{EXPERIMENT_STATE_PREFIX}-*.json")):
-        # Ray writes its experiment state a few seconds after a run starts.
-        raise ConfigError("the run has not saved its Ray Tune experiment state yet (it does "
-                          "within seconds of starting); try again shortly", source=str(run_dir))
-    # Mid-run, Ray's analysis logs an error per trial that has no result or checkpoint yet;
-    # the report shows those trials as pending instead.
-    quiet = logging.getLogger("ray.tune.analysis.experiment_analysis")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
-    try:
-        summary = build_summary(run_dir, exp)
-    finally:
-        quiet.setLevel(level)
-    saved = run_dir / SUMMARY_FILE
-    if saved.is_file():
-        summary["wall_time_s"] = json.loads(saved.read_text(encoding="utf-8")).get(
-            "wall_time_s")
-    return summary
-
-
 def _evaluate_best(run_dir: Path, summary: dict[str, Any]) -> tuple[dict | None, str | None]:
     if summary["best"] is None:
         return None, "no trial has reported a result yet"
@@ -85,6 +55,8 @@ def _evaluate_best(run_dir: Path, summary: dict[str, Any]) -> tuple[dict | None,
         trial = load_trial(run_dir, summary=summary)
     except CheckpointError as exc:  # a running trial's checkpoint rotated away meanwhile
         return None, f"best checkpoint unreadable now ({exc}); report again"
+    except UserCodeMissing as exc:  # the rest of the report reads results only
+        return None, f"skipped, it builds the model: {exc}"
     evaluation = evaluate_model(trial.model, trial.data)
     evaluation.update(trial_id=trial.trial_id, epoch=trial.epoch,
                       checkpoint=str(trial.checkpoint), reported=trial.reported)
