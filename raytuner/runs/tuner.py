@@ -90,8 +90,11 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     warm = warm_points(exp) if space else []
     searcher, param_space = SEARCHERS.get(exp.search.algorithm).factory.build(
         exp.search, space, seed=exp.seed, max_concurrent=max_concurrent, warm=warm)
-    scheduler = SCHEDULERS.get(exp.search.scheduler.name).factory.build(
-        exp.search.scheduler, max_epochs(exp))
+    factory = SCHEDULERS.get(exp.search.scheduler.name).factory
+    scheduler = factory.build(exp.search.scheduler, max_epochs(exp), space)
+    # Ray 2.60's PBT registers the checkpoint it copies a second time; with num_to_keep the
+    # retention then deletes checkpoints still listed (and copied): pbt/pb2 keep every one.
+    keep = None if factory.population else exp.checkpoint.keep
     tune_config = tune.TuneConfig(
         metric=exp.search.metric, mode=exp.search.mode, search_alg=searcher,
         scheduler=scheduler, num_samples=exp.search.num_samples,
@@ -102,7 +105,7 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     run_config = tune.RunConfig(
         name=run_name, storage_path=storage_path,
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=exp.checkpoint.keep, checkpoint_score_attribute=exp.search.metric,
+            num_to_keep=keep, checkpoint_score_attribute=exp.search.metric,
             checkpoint_score_order=exp.search.mode),
         failure_config=tune.FailureConfig(max_failures=exp.failure.max_retries),
         callbacks=_callbacks(exp, callbacks), stop=stop, verbose=0,
