@@ -284,3 +284,36 @@ def test_corrupt_checkpoint_falls_back_to_the_previous_one(faults) -> None:
     assert _epochs(Path(trial["path"])) == [1, 2, 2, 3, 4]
     assert "corrupt or truncated" in faults["output"]  # the trial's log says what it did
     assert "resuming from the earlier checkpoint" in faults["output"]
+
+
+def test_killed_pbt_run_resumes_the_same_population(tmp_path: Path) -> None:
+    # Two trials copying each other every 2 epochs; the first attempt of each waits at epoch 3.
+    gate = tmp_path / "gate"
+    exp = _slow_experiment("pbt-crash", gate, **{
+        "search.num_samples": 2, "search.max_concurrent": 2, "train.epochs": 6,
+        "search.scheduler": {"name": "pbt", "perturbation_interval": 2,
+                             "quantile_fraction": 0.5}})
+    path = write_yaml(tmp_path / "pbt.yaml", exp)
+    storage, log = tmp_path / "runs", tmp_path / "run.log"
+    run_dir = storage / "pbt-crash"
+    proc = _start(["run", str(path), "--storage", str(storage)], log)
+
+    def both_checkpointed():
+        trials = [t for t in _trial_states(run_dir) if t["status"] == "RUNNING"
+                  and t["last"].get("checkpoint_dir_name") and t["last"].get("epoch") == 2]
+        return trials if len(trials) == 2 else None
+
+    population = {t["id"] for t in _wait_for(proc, log, both_checkpointed)}
+    _kill_session(proc)
+    gate.write_text("open\n")
+    assert not (run_dir / "summary.json").exists()
+
+    result = run_cli("resume", str(run_dir), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    trials = {t["trial_id"]: t for t in summary["trials"]}
+    assert set(trials) == population  # the same population went on, none started anew
+    for trial_id, trial in trials.items():
+        assert trial["status"] == "completed" and trial["epochs"] == 6, trial
+        assert _epochs(Path(trial["path"])).count(1) == 1, f"{trial_id} restarted from scratch"
+        assert isinstance(trial["lineage"], list)

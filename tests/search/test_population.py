@@ -170,3 +170,22 @@ def test_schedule_lists_each_changed_value_from_the_epoch_it_held() -> None:
                         "epoch 4):")
     assert lines[1] == "  train.lr: 0.1 from epoch 1, 0.2 from epoch 3, 0.3 from epoch 5"
     assert schedule_lines({"lineage": []}) == []
+
+
+@pytest.mark.parametrize("name, ray_class, settings", [
+    ("pbt", "PopulationBasedTraining", "_hyperparam_mutations"),
+    ("pb2", "PB2", "_hyperparam_bounds")])
+def test_population_schedulers_build_rays_own_from_the_space(name, ray_class, settings) -> None:
+    exp = _pbt(**{"search.scheduler.name": name})
+    built = SCHEDULERS.get(name).factory.build(exp.search.scheduler, 3, exp.space)
+    assert type(built).__name__ == ray_class and built._time_attr == "epoch"
+    assert built._perturbation_interval == 1
+    assert set(getattr(built, settings)) <= set(SPACE) and "train.lr" in getattr(built, settings)
+
+
+def test_median_builds_rays_median_stopping_rule_in_epochs() -> None:
+    exp = validate_experiment(tiny_experiment(**{
+        "search.scheduler": {"name": "median", "grace_period": 2, "min_samples_required": 2}}))
+    built = SCHEDULERS.get("median").factory.build(exp.search.scheduler, 3, exp.space)
+    assert type(built).__name__ == "MedianStoppingRule" and built._time_attr == "epoch"
+    assert (built._grace_period, built._min_samples_required) == (2, 2)
