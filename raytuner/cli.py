@@ -150,6 +150,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _print_result(result: Any) -> None:
+    from raytuner.after.lineage import schedule_lines
     from raytuner.after.problems import problem_lines
     from raytuner.after.summary import summary_table
 
@@ -168,6 +169,8 @@ def _print_result(result: Any) -> None:
         print(f"  {key} = {value}")
     print("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in best["metrics"].items()
                                      if isinstance(v, float)))
+    for line in schedule_lines(best):  # pbt/pb2: the settings changed while training
+        print(f"  {line}")
     print(f"  checkpoint: {best['checkpoint']}")
     print(f"run folder: {summary.get('run_dir') or result.run_dir} "
           "(summary.json, experiment.yaml, trial folders)")

@@ -27,7 +27,8 @@ def population_epochs(trials: int, cfg: SchedulerConfig, epoch_values: list[int]
     return Budget(total, total, total), [
         f"{cfg.name}: no trial is stopped; every {cfg.perturbation_interval} epoch(s) the "
         f"bottom {cfg.quantile_fraction:g} of the population copies a top trial and continues "
-        "at its epoch (the total moves by the epochs that skips or repeats)"]
+        "at its epoch (the total moves by the epochs that skips or repeats); every checkpoint "
+        "is kept"]
 
 
 class PopulationScheduler(TrialScheduler):
