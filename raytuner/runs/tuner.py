@@ -72,6 +72,21 @@ def _callbacks(exp: Experiment, extra: list | None) -> list:
             *(extra or [])]
 
 
+class _NoMissingResultFile(logging.Filter):
+    """Drops Tune's "Remote file not found: .../result.json": under pbt a trial that takes
+    another's checkpoint before it has reported has no result file to fetch yet (nothing is
+    lost), and the warning would repeat on the terminal at every such copy."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Remote file not found")
+
+
+def _quiet_missing_result_files() -> None:
+    target = logging.getLogger("ray.tune.logger.logger")
+    if not any(isinstance(f, _NoMissingResultFile) for f in target.filters):
+        target.addFilter(_NoMissingResultFile())
+
+
 def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
                 restore: bool = False, callbacks: list | None = None,
                 stop: Any = None) -> tune.Tuner:
@@ -95,6 +110,8 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     # Ray 2.60's PBT registers the checkpoint it copies a second time; with num_to_keep the
     # retention then deletes checkpoints still listed (and copied): pbt/pb2 keep every one.
     keep = None if factory.population else exp.checkpoint.keep
+    if factory.population:
+        _quiet_missing_result_files()
     tune_config = tune.TuneConfig(
         metric=exp.search.metric, mode=exp.search.mode, search_alg=searcher,
         scheduler=scheduler, num_samples=exp.search.num_samples,
