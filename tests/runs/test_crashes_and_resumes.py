@@ -317,3 +317,30 @@ def test_killed_pbt_run_resumes_the_same_population(tmp_path: Path) -> None:
         assert trial["status"] == "completed" and trial["epochs"] == 6, trial
         assert _epochs(Path(trial["path"])).count(1) == 1, f"{trial_id} restarted from scratch"
         assert isinstance(trial["lineage"], list)
+
+
+def test_failed_pbt_trial_retries_from_its_last_checkpoint(tmp_path: Path) -> None:
+    # The first trial to start its 3rd epoch (of an attempt) fails once; pbt runs around it.
+    (tmp_path / "markers").mkdir()
+    exp = tiny_experiment(**{
+        "name": "pbt-retry", "model": {"name": FAULTY, "hidden": 16, "fault": "once",
+                                       "at_epoch": 3, "marker_dir": str(tmp_path / "markers")},
+        "train.epochs": 6, "train.batch_size": 256, "failure.max_retries": 1,
+        "search.algorithm": "random", "search.num_samples": 2,
+        "search.scheduler": {"name": "pbt", "perturbation_interval": 2},
+        "search.space": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}}})
+    path = write_yaml(tmp_path / "retry.yaml", exp)
+    result = run_cli("run", str(path), "--storage", str(tmp_path / "runs"), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "markers" / "once-runtime.marker").is_file()  # it did fail
+    run_dir = tmp_path / "runs" / "pbt-retry"
+    from ray.tune import ExperimentAnalysis
+
+    failures = {t.trial_id: t.run_metadata.num_failures
+                for t in ExperimentAnalysis(str(run_dir)).trials}
+    assert sorted(failures.values()) == [0, 1]
+    failed = next(i for i, n in failures.items() if n == 1)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert all(t["status"] == "completed" and t["epochs"] == 6 for t in summary["trials"])
+    epochs = _epochs(run_dir / f"trial_{failed}")
+    assert epochs.count(1) == 1, f"the retry started over: {epochs}"  # not from scratch
