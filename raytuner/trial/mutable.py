@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
 if TYPE_CHECKING:  # the search checks import this module: no config import back at runtime
+    from torch import nn
+
     from raytuner.config.schema import Experiment
 
 #: the searched keys a running trial can take a new value of, and what holds each
@@ -39,7 +39,9 @@ MUTABLE_KEYS: dict[str, str] = {
 
 def set_dropout(model: nn.Module, p: float) -> int:
     """Set ``p`` of every dropout module of ``model``; returns how many there are."""
-    modules = [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    from torch.nn.modules.dropout import _DropoutNd  # deferred: validation imports no torch
+
+    modules = [m for m in model.modules() if isinstance(m, _DropoutNd)]
     for module in modules:
         module.p = p
     return len(modules)
