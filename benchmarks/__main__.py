@@ -16,15 +16,17 @@ BENCHMARKS = {
     "b3": "benchmarks.trial_speed",
     "b4": "benchmarks.logging_overhead",
     "b5": "benchmarks.scale",
+    "b6": "benchmarks.population",
     "default": "benchmarks.default_experiment",
 }
-ALIASES = {"search": "b1", "overhead": "b2", "speed": "b3", "logging": "b4", "scale": "b5"}
+ALIASES = {"search": "b1", "overhead": "b2", "speed": "b3", "logging": "b4", "scale": "b5",
+           "population": "b6"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("name", choices=[*BENCHMARKS, *ALIASES, "all"],
-                        help="benchmark to run (b1..b5, default, or all)")
+                        help="benchmark to run (b1..b6, default, or all)")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny size that runs in seconds (what the test suite runs)")
     parser.add_argument("--seeds", type=int, default=None,
@@ -32,9 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR,
                         help=f"where tables and plots go (default: {RESULTS_DIR})")
     parser.add_argument("--methods", default=None,
-                        help="B1 only: comma-separated subset of methods a,b,c,d,e")
+                        help="B1: comma-separated subset of methods a,b,c,d,e; B6: of "
+                             "asha,pbt,pb2")
     parser.add_argument("--report-only", action="store_true",
-                        help="B1 only: rebuild the report from the runs saved so far")
+                        help="B1, B6: rebuild the report from the runs saved so far")
     parser.add_argument("--trials", default=None,
                         help="B2: number of trials (default 200), or N,M with M trials for "
                              "the slow no-reuse variant; B5: comma-separated sizes "

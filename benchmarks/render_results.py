@@ -42,6 +42,9 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     ("b5_scale", "B5: scale", "python -m benchmarks b5",
      "Many trivial trials back to back: trials/s and the memory of the driver and of Ray's "
      "GCS and raylet."),
+    ("b6_population", "B6: PBT and PB2 against ASHA", "python -m benchmarks b6 --seeds 5",
+     "Population-based training (PBT, PB2) against ASHA on B1's task with the same epoch "
+     "budget: best accuracy at 25/50/100% of the budget."),
     ("b4_logging_overhead", "B4: logging overhead", "python -m benchmarks b4",
      "The default experiment with Ray's loggers on and off."),
 ]

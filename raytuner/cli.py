@@ -220,6 +220,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_best(args: argparse.Namespace) -> int:
     """``raytuner best``: the best trial of a run."""
+    from raytuner.after.lineage import schedule_lines
     from raytuner.after.summary import read_summary
 
     summary = read_summary(args.run_dir)
@@ -242,6 +243,8 @@ def cmd_best(args: argparse.Namespace) -> int:
     print(f"metrics of the last epoch ({best['epochs']}):")
     for key, value in best["metrics"].items():
         print(f"  {key}: {value}")
+    for line in schedule_lines(best):  # pbt/pb2: the settings changed while training
+        print(line)
     print(f"checkpoint (best epoch): {best['checkpoint']}")
     return 0
 

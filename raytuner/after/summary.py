@@ -110,6 +110,8 @@ def _record(trial: Any, frame: Any, analysis: Any, exp: Experiment) -> dict[str,
         "checkpoint": best_checkpoint.path if best_checkpoint is not None else None,
         "path": trial.path,
         "error_file": trial.error_file if trial.status == "ERROR" else None,
+        # pbt/pb2: the exploits behind the trial's final weights (raytuner.trial.exploit)
+        "lineage": list((trial.last_result or {}).get("lineage") or []),
     }
 
 

@@ -12,6 +12,7 @@ from raytuner.config.schema import Experiment
 from raytuner.data.traits import declared_trait
 from raytuner.errors import ConfigError
 from raytuner.search.schedulers import SCHEDULERS
+from raytuner.search.searchers import SEARCHERS
 from raytuner.search.space import Space, max_value, searched_paths
 from raytuner.trial.augment import check_augment
 
@@ -36,7 +37,10 @@ def check_consistency(exp: Experiment, space: Space) -> None:
     check_mode(exp.search.metric, exp.search.mode)
     longest = int(max_value(space, "train.epochs", exp.train.epochs))
     scheduler = exp.search.scheduler
-    SCHEDULERS.get(scheduler.name).factory.check(scheduler, longest)
+    factory = SCHEDULERS.get(scheduler.name).factory
+    factory.check(scheduler, longest)
+    factory.check_search(exp.search, space, longest=longest,
+                         learns=SEARCHERS.get(exp.search.algorithm).factory.learns_from_results)
     _check_checkpoint_every(exp)
     _check_nesterov(exp, set(searched_paths(space)))
     gpu = exp.resources.gpu
@@ -49,7 +53,8 @@ def check_consistency(exp: Experiment, space: Space) -> None:
 def _check_checkpoint_every(exp: Experiment) -> None:
     every = exp.checkpoint.every
     name = exp.search.scheduler.name
-    if every > 1 and SCHEDULERS.get(name).factory.restores_trials:
+    factory = SCHEDULERS.get(name).factory
+    if every > 1 and (factory.restores_trials or factory.population):
         raise ConfigError(f"every {every}: scheduler {name!r} pauses or restarts trials from "
                           "their latest checkpoint, which must be the epoch they stopped at; "
                           "use every: 1 (the default) with this scheduler",

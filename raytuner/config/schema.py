@@ -133,9 +133,34 @@ class SchedulerConfig(Strict):
     """``search.scheduler``: early stopping of weak trials."""
 
     name: SCHEDULERS.field() = "asha"
-    grace_period: int = Field(1, ge=1, description="asha: epochs before a trial can be stopped")
+    grace_period: int = Field(1, ge=1, description="asha/median: epochs before a trial can be "
+                              "stopped")
     reduction_factor: float = Field(3.0, gt=1.0, le=100.0, description="asha/hyperband: eta")
     brackets: int = Field(1, ge=1, le=10, description="asha: number of brackets")
+    # pbt / pb2 (population-based training: change a running trial's hyperparameters)
+    perturbation_interval: int = Field(2, ge=1, le=100_000, description="pbt/pb2: epochs "
+                                       "between two exploit/explore decisions of a trial")
+    quantile_fraction: float = Field(0.25, gt=0.0, le=0.5, description="pbt/pb2: share of the "
+                                     "population that copies the top share")
+    resample_probability: float = Field(0.25, ge=0.0, le=1.0, description="pbt: chance that an "
+                                        "explored value is drawn anew from its domain")
+    perturbation_factors: tuple[float, float] = Field(
+        (1.2, 0.8), description="pbt: factors a continuous value is multiplied by when perturbed")
+    burn_in_period: int = Field(0, ge=0, le=100_000, description="pbt/pb2: epochs before the "
+                                "first exploit")
+    hyperparam_bounds: dict[str, tuple[float, float]] | None = Field(
+        None, description="pb2: {searched key: [low, high]} it explores; default: every "
+        "continuous or int domain of search.space")
+    # median
+    min_samples_required: int = Field(3, ge=1, le=100_000, description="median: trials that "
+                                      "must have reached an epoch before one can be stopped")
+
+    @field_validator("perturbation_factors")
+    @classmethod
+    def _positive_factors(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(f > 0 for f in value):
+            raise ValueError(f"perturbation_factors must be positive (got {list(value)})")
+        return value
 
 
 class SearchConfig(Strict):

@@ -1,10 +1,11 @@
 """Smoke mode: any experiment cut down to a run that finishes in seconds.
 
-Two trials, one epoch each, a small stratified subset of the data, at most one CPU and no GPU
-when none is present, and synthetic stand-in data of the right shape and classes when the real
-files are absent. The search space, model and recipe stay as written, so a smoke run checks
-that the experiment file and everything it names fit together. The run folder gets a
-``-smoke`` suffix so it never replaces the real run's folder.
+Two trials, one epoch each (pbt/pb2: two, with a perturbation between them), a small stratified
+subset of the data, at most one CPU and no GPU when none is present, and synthetic stand-in data
+of the right shape and classes when the real files are absent. The search space, model and
+recipe stay as written, so a smoke run checks that the experiment file and everything it names
+fit together. The run folder gets a ``-smoke`` suffix so it never replaces the real run's
+folder.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from raytuner.config.schema import Experiment
 from raytuner.config.validate import validate_experiment
 from raytuner.data import DATASET_INFO, dataset_present
 from raytuner.data.paths import data_root
+from raytuner.search.schedulers import SCHEDULERS
 
 SMOKE_TRIALS = 2
 SMOKE_EPOCHS = 1
+#: pbt/pb2: the fewest epochs with a perturbation between them
+SMOKE_POPULATION_EPOCHS = 2
 SMOKE_TRAIN_EXAMPLES = 64
 SMOKE_VAL_EXAMPLES = 32
 #: searched keys smoke mode fixes itself (they would undo its limits)
@@ -74,6 +78,12 @@ def smoke_experiment(exp: Experiment, *, say: Callable[[str], None] = print) -> 
     search["max_concurrent"] = _smaller(search.get("max_concurrent"), SMOKE_TRIALS)
     if search["algorithm"] == "grid":
         search["algorithm"] = "random"
+    if SCHEDULERS.get(search["scheduler"]["name"]).factory.population:
+        # pbt/pb2 change a trial between epochs: two epochs and one decision between them
+        raw["train"]["epochs"] = SMOKE_POPULATION_EPOCHS
+        search["scheduler"].update(perturbation_interval=1, burn_in_period=0)
+        say(f"smoke: {search['scheduler']['name']} trains {SMOKE_POPULATION_EPOCHS} epochs "
+            "per trial, perturbing after the first")
     search["space"] = _smoke_space(search["space"])
     search["points_to_evaluate"] = [
         {k: v for k, v in point.items() if k not in FIXED_KEYS}

@@ -83,6 +83,21 @@ def _callbacks(exp: Experiment, run_dir: Path, extra: list | None) -> list:
             TensorBoardCallback(exp), *(extra or [])]
 
 
+class _NoMissingResultFile(logging.Filter):
+    """Drops Tune's "Remote file not found: .../result.json": under pbt a trial that takes
+    another's checkpoint before it has reported has no result file to fetch yet (nothing is
+    lost), and the warning would repeat on the terminal at every such copy."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Remote file not found")
+
+
+def _quiet_missing_result_files() -> None:
+    target = logging.getLogger("ray.tune.logger.logger")
+    if not any(isinstance(f, _NoMissingResultFile) for f in target.filters):
+        target.addFilter(_NoMissingResultFile())
+
+
 def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
                 restore: bool = False, callbacks: list | None = None,
                 stop: Any = None) -> tune.Tuner:
@@ -101,8 +116,13 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     warm = warm_points(exp) if space else []
     searcher, param_space = SEARCHERS.get(exp.search.algorithm).factory.build(
         exp.search, space, seed=exp.seed, max_concurrent=max_concurrent, warm=warm)
-    scheduler = SCHEDULERS.get(exp.search.scheduler.name).factory.build(
-        exp.search.scheduler, max_epochs(exp))
+    factory = SCHEDULERS.get(exp.search.scheduler.name).factory
+    scheduler = factory.build(exp.search.scheduler, max_epochs(exp), space)
+    # Ray 2.60's PBT registers the checkpoint it copies a second time; with num_to_keep the
+    # retention then deletes checkpoints still listed (and copied): pbt/pb2 keep every one.
+    keep = None if factory.population else exp.checkpoint.keep
+    if factory.population:
+        _quiet_missing_result_files()
     tune_config = tune.TuneConfig(
         metric=exp.search.metric, mode=exp.search.mode, search_alg=searcher,
         scheduler=scheduler, num_samples=exp.search.num_samples,
@@ -113,7 +133,7 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     run_config = tune.RunConfig(
         name=run_name, storage_path=storage_path,
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=exp.checkpoint.keep, checkpoint_score_attribute=exp.search.metric,
+            num_to_keep=keep, checkpoint_score_attribute=exp.search.metric,
             checkpoint_score_order=exp.search.mode),
         failure_config=tune.FailureConfig(max_failures=exp.failure.max_retries),
         callbacks=_callbacks(exp, run_dir, callbacks), stop=stop, verbose=0,

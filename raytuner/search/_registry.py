@@ -78,10 +78,18 @@ class TrialScheduler:
     #: True when the scheduler pauses trials or restarts them from a checkpoint it picks
     #: (hyperband's pause, PBT's exploit): those need a checkpoint at every epoch
     restores_trials: bool = False
+    #: whether it changes running trials' settings, copying checkpoints between trials (pbt)
+    population = False
 
     @classmethod
     def check(cls, cfg: SchedulerConfig, longest: int) -> None:
         """ConfigError when ``cfg`` cannot work with trials of at most ``longest`` epochs."""
+
+    @classmethod
+    def check_search(cls, search: SearchConfig, space: list[Param], *, learns: bool,
+                     longest: int) -> None:
+        """ConfigError when the scheduler cannot run this search: its ``space``, an algorithm
+        that ``learns`` from results, trials of at most ``longest`` epochs."""
 
     @classmethod
     def epochs(cls, trials: int, cfg: SchedulerConfig, epoch_values: list[int]
@@ -91,8 +99,8 @@ class TrialScheduler:
         raise NotImplementedError
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int) -> Any:
-        """The Ray Tune trial scheduler."""
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
+        """The Ray Tune trial scheduler (``space``: the parsed search space)."""
         raise NotImplementedError
 
 

@@ -15,24 +15,19 @@ import torch
 from ray import tune
 
 from raytuner.config.schema import Experiment
-from raytuner.config.validate import with_params
 from raytuner.data import DataBundle, load_dataset
+from raytuner.search.schedulers import SCHEDULERS
 from raytuner.search.space import flatten
 from raytuner.trial.checkpoint import save_state
 from raytuner.trial.crossval import make_trainer
 from raytuner.trial.divergence import DIVERGED_KEY
+from raytuner.trial.exploit import ORIGIN_KEY, hparam_scalars, origin, resume_trainer
 from raytuner.trial.guard import guarded_epochs
 from raytuner.trial.recovery import restore_trial_state
 
 # Datasets a reused actor has already loaded, keyed by (data settings, seed): trials that
 # search data.* keys load their own data, but only once per actor and setting.
 _DATA_CACHE: dict[str, DataBundle] = {}
-
-
-def trial_experiment(experiment: Experiment, config: dict[str, Any]) -> Experiment:
-    """The experiment one trial runs: the base experiment (validated once, on the driver, with
-    its parsed space) with the sampled values applied; only what they change is validated."""
-    return with_params(experiment, flatten(config, experiment.space))
 
 
 def _data_for(exp: Experiment, shared: DataBundle | None) -> DataBundle:
@@ -58,14 +53,22 @@ def run_trial(config: dict[str, Any], *, experiment: Experiment,
     every epoch, resuming from Ray's checkpoint when the trial is restored or retried."""
     # Ray logs every persisted checkpoint at INFO; once per epoch per trial drowns the table.
     logging.getLogger("ray.train").setLevel(logging.WARNING)
-    exp = trial_experiment(experiment, config)
-    torch.set_num_threads(max(1, int(exp.resources.cpu)))
-    trainer = make_trainer(exp, _data_for(exp, data), _device(exp))
+    params = flatten(config, experiment.space)
+    torch.set_num_threads(max(1, int(experiment.resources.cpu)))
     node_id = ray.get_runtime_context().get_node_id()
+    trial_id = tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        # A corrupt checkpoint falls back to the trial's previous valid one, or fails clearly.
-        trainer.load_state_dict(restore_trial_state(checkpoint))
+    # A corrupt checkpoint falls back to the trial's previous valid one, or fails clearly. The
+    # checkpoint may be another trial's (a pbt exploit): see raytuner.trial.exploit.
+    state = restore_trial_state(checkpoint) if checkpoint is not None else None
+    trainer, lineage = resume_trainer(
+        experiment, params, state, trial_id,
+        lambda exp: make_trainer(exp, _data_for(exp, data), _device(exp)))
+    exp = trainer.exp
+    population = SCHEDULERS.get(exp.search.scheduler.name).factory.population
+    extra: dict[str, Any] = {}
+    if population:  # the settings that change mid-training, as curves; where they came from
+        extra = {**hparam_scalars(params, exp.space), "lineage": lineage}
     # Divergence ends the trial with a worst-value report; out-of-memory is retried by Ray.
     for metrics in guarded_epochs(trainer.epochs(), exp):
         if metrics.get(DIVERGED_KEY):  # the last report: no state worth resuming from
@@ -73,13 +76,14 @@ def run_trial(config: dict[str, Any], *, experiment: Experiment,
             return
         # node_id: which node ran each epoch (Tune's node_ip is the same for every node of a
         # one-machine cluster); a string, so not a metric. A copy: the history stays numeric.
-        metrics = {**metrics, "node_id": node_id}
+        metrics = {**metrics, **extra, "node_id": node_id}
         if not checkpoint_due(exp, trainer):
             tune.report(metrics)
             continue
         with tempfile.TemporaryDirectory(prefix="raytuner-ckpt-") as folder:
             # Tune copies the folder into the run's storage and registers it once copied
-            save_state(trainer.state_dict(), folder, durable=False)
+            save_state({**trainer.state_dict(), ORIGIN_KEY: origin(trial_id, params, lineage)},
+                       folder, durable=False)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 

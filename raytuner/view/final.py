@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from raytuner.after.lineage import schedule_lines
+
 #: result keys that are bookkeeping, not metrics a user compares
 _NOT_SHOWN = {"epoch", "training_iteration", "time_total_s", "diverged", "lr", "epoch_time_s",
               "samples_per_s"}
@@ -59,6 +61,8 @@ def best_lines(summary: dict[str, Any]) -> list[str]:
                                    f"{metrics_text(best['best_metrics'])}", **wrap)
         lines += textwrap.wrap(f"  last epoch ({best['epochs']}): "
                                f"{metrics_text(best['metrics'])}", **wrap)
+    # pbt/pb2: the settings changed while training
+    lines += [f"  {line}" for line in schedule_lines(best)]
     lines.append(f"  checkpoint (best epoch): {best['checkpoint']}")
     return lines
 

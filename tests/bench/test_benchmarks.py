@@ -122,6 +122,24 @@ def test_b1_smoke_every_method_spends_exactly_the_budget(cluster, tmp_path: Path
 
 
 @pytest.mark.slow
+def test_b6_smoke_population_methods_spend_the_budget_and_rebuild(cluster, tmp_path: Path
+                                                                 ) -> None:
+    text, data = _smoke("b6", tmp_path, methods=["pbt", "pb2"])
+    budget = data["size"]["budget"]
+    for key, runs in data["runs"].items():
+        for run in runs:
+            # a copy continues at its donor's epoch, which may skip some of the budget
+            assert budget - data["size"]["max_epochs"] <= run["epochs"] <= budget, (key, run)
+            assert run["trials"] == 3, (key, run)  # ceil(budget / epochs per trial)
+            assert run["best"]["1.0"] is not None
+    assert "PBT (population" in text and "PB2 (population" in text
+    from benchmarks.population import run as run_b6
+
+    again = run_b6(Options(smoke=True, out_dir=tmp_path, extra={"report_only": True}))
+    assert again.data["runs"] == data["runs"] and again.markdown in text  # from the JSON
+
+
+@pytest.mark.slow
 def test_b2_smoke_runs_every_variant(cluster, tmp_path: Path) -> None:
     text, data = _smoke("b2", tmp_path)
     for label, outcomes in data["measured"].items():

@@ -43,6 +43,10 @@ def _exp(**changes: Any) -> dict[str, Any]:
     return tiny_experiment(**{"name": "fresh", **changes})
 
 
+PBT = {"search.algorithm": "random", "search.scheduler.name": "pbt",
+       "search.scheduler.perturbation_interval": 1}
+PBT_SPACE = {"train.lr": {"loguniform": [1.0e-4, 1.0e-2]}}
+
 # (case id, file content: YAML text, a dict, or None for no file, extra CLI args, fragments that
 # the one error line must contain). "{file}" and "{run}" are replaced by the real paths.
 CASES: list[tuple[str, Any, list[str], list[str]]] = [
@@ -99,6 +103,20 @@ CASES: list[tuple[str, Any, list[str], list[str]]] = [
     ("resume-and-overwrite", _exp(name="existing"), ["--resume", "--overwrite"],
      ["--resume and --overwrite contradict each other"]),
     ("alias-bomb", ALIAS_BOMB, [], ["{file}: more than 100 YAML aliases"]),
+    # population-based training (pbt, pb2): what a running trial cannot change, or never would
+    ("structural-key-under-pbt", _exp(**PBT), [],
+     ["search.space.model.channels: model.channels cannot be searched under scheduler pbt",
+      "changes the model's shape"]),
+    ("pbt-interval-beyond-training", _exp(**{**PBT, "search.space": PBT_SPACE,
+                                             "search.scheduler.perturbation_interval": 5}), [],
+     ["search.scheduler.perturbation_interval: perturbation_interval 5 is not shorter than "
+      "training (3 epochs"]),
+    ("pb2-without-bounds", _exp(**{**PBT, "search.scheduler.name": "pb2",
+                                   "search.space": {"train.batch_size": {"choice": [64, 128]}}}),
+     [], ["search.scheduler.hyperparam_bounds: pb2 needs bounds to explore"]),
+    ("hyperopt-under-pbt", _exp(**{**PBT, "search.algorithm": "hyperopt",
+                                   "search.space": PBT_SPACE}), [],
+     ["search.algorithm: search.algorithm hyperopt cannot propose trials under scheduler pbt"]),
     ("malformed-set", _exp(), ["--set", "novalue"], ["malformed --set 'novalue'"]),
     ("set-wrong-type", _exp(), ["--set", "train.batch_size=[1, 2]"],
      ["{file}: train.batch_size: ", "[1, 2]"]),

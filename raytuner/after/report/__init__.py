@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raytuner.after.lineage import schedule_lines
 from raytuner.after.loading import evaluate_model, load_trial
 from raytuner.after.report import plots
 from raytuner.after.report.html import render_html
@@ -87,6 +88,8 @@ def build_report(run_dir: str | Path, *, top: int = 10, tensorboard: bool = True
         "evaluation": evaluation, "evaluation_note": note,
         "importance": importance(summary, exp.space, seed=exp.seed),
         "reproducibility": read_record(run_dir),
+        # pbt/pb2: the best trial's settings as they changed while it trained
+        "schedule": schedule_lines(summary["best"]) if summary["best"] else [],
     }
     hist = histories(summary)
     figures = {
@@ -95,6 +98,7 @@ def build_report(run_dir: str | Path, *, top: int = 10, tensorboard: bool = True
         "params": plots.params_figure(summary, exp.space),
         "learning_curves": plots.learning_curves_figure(rows[:5], hist, summary["metric"]),
         "importance": plots.importance_figure(data["importance"]),
+        "schedule": plots.schedule_figure(summary["best"]),  # pbt/pb2 only
         "confusion_matrix": (plots.confusion_figure(evaluation["confusion_matrix"])
                              if evaluation else None),
     }
@@ -136,6 +140,8 @@ def render_text(report: Report) -> str:
         lines.append(render_table([[r["param"], r["importance"], r["std"], r["share"]]
                                    for r in imp["params"]],
                                   ["hyperparameter", "importance", "std", "share"]))
+    if data.get("schedule"):
+        lines += ["", *data["schedule"]]
     repro = data["reproducibility"]
     lines.append("")
     if repro:

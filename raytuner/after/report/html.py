@@ -90,6 +90,10 @@ def render_html(report: dict[str, Any], images: dict[str, Path]) -> str:
     for name in ("best_so_far", "params", "learning_curves"):
         if name in images:
             parts.append(_image(images[name], name.replace("_", " ")))
+    if "schedule" in images:  # pbt/pb2
+        parts += ["<h2>Hyperparameter schedule of the best trial</h2>",
+                  "<pre>" + html.escape("\n".join(report.get("schedule") or [])) + "</pre>",
+                  _image(images["schedule"], "hyperparameter schedule")]
     repro = report.get("reproducibility")
     parts.append("<h2>Reproducibility</h2>")
     parts.append("<pre>" + html.escape(json.dumps(repro, indent=2, default=str)) + "</pre>"

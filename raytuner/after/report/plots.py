@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from raytuner.after.lineage import schedule  # noqa: E402
 from raytuner.after.report.importance import ABSENT  # noqa: E402
 from raytuner.search.space import Space, all_params  # noqa: E402
 
@@ -111,6 +112,32 @@ def importance_figure(result: dict[str, Any]) -> Figure | None:
             xerr=[r["std"] for r in rows][::-1], color="tab:orange")
     ax.set_xlabel("permutation importance (drop in R^2)")
     ax.set_title("Hyperparameter importance")
+    fig.tight_layout()
+    return fig
+
+
+def schedule_figure(record: dict[str, Any] | None) -> Figure | None:
+    """The best trial's hyperparameter schedule (pbt/pb2): each changed key against epochs;
+    None when it was never exploited."""
+    steps = schedule(record) if record else {}
+    if not steps:
+        return None
+    fig, axes = plt.subplots(len(steps), 1, figsize=(6, 2.2 * len(steps) + 0.6),
+                             squeeze=False, sharex=True)
+    last = max(int(record.get("epochs") or 1), max(e for s in steps.values() for e, _ in s))
+    for ax, (key, points) in zip(axes[:, 0], steps.items(), strict=True):
+        xs = [e for e, _ in points] + [last + 1]
+        values = [v for _, v in points]
+        ys = values + [values[-1]]
+        numeric = _numeric(values)
+        ax.step(xs, ys if numeric else [str(v) for v in ys], where="post", color="tab:green")
+        if numeric and all(v > 0 for v in values) and max(values) / min(values) > 10:
+            ax.set_yscale("log")
+        ax.set_ylabel(key, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("epoch")
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 0].set_title(f"Hyperparameter schedule of trial {record['trial_id']}")
     fig.tight_layout()
     return fig
 

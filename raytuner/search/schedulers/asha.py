@@ -16,6 +16,7 @@ from raytuner.search._registry import SCHEDULERS, Budget, TrialScheduler
 
 if TYPE_CHECKING:
     from raytuner.config.schema import SchedulerConfig
+    from raytuner.search.domains import Param
 
 
 def asha_rungs(grace: int, max_t: int, eta: float, s: int) -> list[int]:
@@ -73,7 +74,7 @@ class ASHA(TrialScheduler):
         return budget, details
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int) -> Any:
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
         from ray.tune.schedulers import ASHAScheduler  # deferred: only a run needs Ray
 
         return ASHAScheduler(time_attr="epoch", max_t=max_t,

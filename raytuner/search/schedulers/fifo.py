@@ -8,6 +8,7 @@ from raytuner.search._registry import SCHEDULERS, Budget, TrialScheduler
 
 if TYPE_CHECKING:
     from raytuner.config.schema import SchedulerConfig
+    from raytuner.search.domains import Param
 
 
 @SCHEDULERS.register("fifo")
@@ -22,7 +23,7 @@ class FIFO(TrialScheduler):
         return Budget(trials * min(epoch_values), trials * mean, trials * max(epoch_values)), []
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int) -> Any:
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
         from ray.tune.schedulers import FIFOScheduler  # deferred: only a run needs Ray
 
         return FIFOScheduler()

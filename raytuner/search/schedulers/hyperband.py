@@ -14,6 +14,7 @@ from raytuner.search._registry import SCHEDULERS, Budget, TrialScheduler
 
 if TYPE_CHECKING:
     from raytuner.config.schema import SchedulerConfig
+    from raytuner.search.domains import Param
 
 
 def hyperband_epochs(n: int, max_t: int, eta: float) -> tuple[Budget, list[str]]:
@@ -53,7 +54,7 @@ class HyperBand(TrialScheduler):
         return hyperband_epochs(trials, max(epoch_values), cfg.reduction_factor)
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int) -> Any:
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
         from ray.tune.schedulers import HyperBandScheduler  # deferred: only a run needs Ray
 
         return HyperBandScheduler(time_attr="epoch", max_t=max_t,
