@@ -41,17 +41,26 @@ def _first_result(run_dir: Path, started: float) -> float | None:
     return min(stamps) - started if stamps else None
 
 
-def _results(run_dir: Path) -> tuple[int, int, float]:
-    """(trials, epochs, best val_accuracy) from the trials' ``result.json`` files."""
-    trials = epochs = 0
-    best = 0.0
+def _results(run_dir: Path) -> dict[str, Any]:
+    """Trials, epochs and the best val_accuracy from the trials' ``result.json`` files, plus
+    the seconds the trials spent training and evaluating (``epoch_time_s``) and in all
+    (Tune's ``time_total_s``, the trial function's time from its start to its last report)."""
+    out = {"trials": 0, "epochs": 0, "best": 0.0, "epoch_time_s": 0.0, "trial_time_s": 0.0}
     for path in run_dir.glob("*/result.json"):
-        trials += 1
-        for line in path.read_text(encoding="utf-8").splitlines():
-            result = json.loads(line)
-            epochs += 1
-            best = max(best, result.get("val_accuracy", 0.0))
-    return trials, epochs, best
+        results = [json.loads(line)
+                   for line in path.read_text(encoding="utf-8").splitlines()]
+        if not results:
+            continue
+        out["trials"] += 1
+        out["epochs"] += len(results)
+        out["best"] = max(out["best"], *(r.get("val_accuracy", 0.0) for r in results))
+        out["epoch_time_s"] += sum(r.get("epoch_time_s", 0.0) for r in results)
+        out["trial_time_s"] += results[-1]["time_total_s"]
+    # what a trial spends per epoch beyond training and evaluating: the trial's start, the
+    # checkpoint, the report's round trip, the metrics (the configurations' cost is left out)
+    out["overhead_per_epoch_s"] = ((out["trial_time_s"] - out["epoch_time_s"])
+                                   / max(out["epochs"], 1))
+    return out
 
 
 def _timed(args: list[str], run_dir: Path) -> tuple[dict[str, Any], str]:
@@ -62,9 +71,8 @@ def _timed(args: list[str], run_dir: Path) -> tuple[dict[str, Any], str]:
     total = time.time() - started
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    trials, epochs, best = _results(run_dir)
     return {"total_s": total, "first_result_s": _first_result(run_dir, started),
-            "trials": trials, "epochs": epochs, "best": best, "load": load.as_dict(),
+            **_results(run_dir), "load": load.as_dict(),
             "output_lines": len(proc.stdout.splitlines()) + len(proc.stderr.splitlines())
             }, proc.stdout
 
@@ -143,6 +151,9 @@ def run(opts: Options) -> Report:
     # like-for-like figure of the work.
     for r in ours + bare:
         r["inside_s_per_epoch"] = r["inside_s"] / r["epochs"]
+        r["epoch_time_per_epoch_s"] = r["epoch_time_s"] / r["epochs"]
+    ratio_overhead = (_med(ours, "overhead_per_epoch_s") or 0) / (
+        _med(bare, "overhead_per_epoch_s") or 1)
     ratio_per_epoch = (_med(ours, "inside_s_per_epoch") or 0) / (
         _med(bare, "inside_s_per_epoch") or 1)
     first_ours, first_bare = _med(ours, "first_result_s"), _med(bare, "first_result_s")
@@ -157,6 +168,13 @@ def run(opts: Options) -> Report:
         ["inside the run per epoch trained (the searches' epochs differ)",
          _spread(ours, "inside_s_per_epoch", " s"), _spread(bare, "inside_s_per_epoch", " s"),
          f"{ratio_per_epoch:.2f}x", f"<= 1.10x: {verdict(ratio_per_epoch, 1.10)}"],
+        ["inside a trial, per epoch, beyond training + evaluation (start, checkpoint, "
+         "report, metrics)", _spread(ours, "overhead_per_epoch_s", " s"),
+         _spread(bare, "overhead_per_epoch_s", " s"),
+         f"{ratio_overhead:.2f}x", ""],
+        ["trials' training + evaluation, per epoch (the configurations' own cost)",
+         _spread(ours, "epoch_time_per_epoch_s", " s"),
+         _spread(bare, "epoch_time_per_epoch_s", " s"), "", ""],
         ["first result after the command's start", _spread(ours, "first_result_s"),
          _spread(bare, "first_result_s"),
          "-" if None in (first_ours, first_bare) else f"{first_ours / first_bare:.2f}x",
@@ -183,6 +201,7 @@ def run(opts: Options) -> Report:
                   markdown, [], {"raytuner": ours, "bare": bare, "plan": plan,
                                  "ratio_total": ratio_total, "ratio_inside": ratio_inside,
                                  "ratio_per_epoch": ratio_per_epoch,
+                                 "ratio_overhead_per_epoch": ratio_overhead,
                                  "first_result_s": {"raytuner": first_ours,
                                                     "bare": first_bare},
                                  "plan_contains_runs": contained})
