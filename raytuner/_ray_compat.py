@@ -12,6 +12,7 @@ Imported only by code that runs Ray (it imports Ray at its top).
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,8 @@ import ray
 from ray._private import state as ray_state
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.tune.search.hyperopt import HyperOptSearch
+
+ray_logger = logging.getLogger("raytuner.ray_compat")
 
 # ---------------------------------------------------------------------------------------------
 # HyperOpt: seeded points inside conditional branches, and warm-start results
@@ -113,3 +116,74 @@ def prepare_and_validate_launcher_config(config: Mapping[str, Any]) -> dict[str,
     prepared = prepare_config(copy.deepcopy(dict(config)))
     validate_config(prepared)
     return prepared
+
+
+# ---------------------------------------------------------------------------------------------
+# Actor reuse: a trial handed a reused actor that had died is not charged for it
+
+#: marks TuneController once :func:`spare_trials_on_dead_reused_actors` patched it
+_SPARED = "_raytuner_spares_dead_reused_actors"
+
+
+def spare_trials_on_dead_reused_actors() -> None:
+    """Patch Ray Tune so a trial handed a cached (reused) actor that had died in the cache
+    goes back to the queue for a fresh actor, with no failure counted against it.
+
+    Why: with ``reuse_actors=True`` Tune keeps a finished trial's actor to run the next trial.
+    Nothing watches an idle cached actor, so when its worker process dies there (killed, OOM)
+    Tune notices only when it hands the actor to the next trial and schedules ``reset``. That
+    task fails with ``RayActorError``, and Tune's actor manager then calls *two* error
+    callbacks (see ``RayActorManager._actor_task_failed``): the actor's (``_actor_failed``,
+    which counts failure #1 for the pending trial and requeues it) and the task's
+    (``_trial_task_failure``, which counts failure #2 and, the trial now being PENDING rather
+    than RUNNING, ends it ERROR without any retry). An innocent trial that never started thus
+    ends errored with 0 epochs, both failures naming the dead actor's pid, in the same second.
+
+    Private API: ``TuneController._actor_failed``, ``_trial_task_failure``,
+    ``_resetting_trials``, ``_actor_to_trial``, ``_staged_trials``, ``_pending_trials_list``,
+    ``_resources_to_pending_trials``, ``_unstage_trial_with_resources``, ``_actor_stopped``
+    and ``_actor_manager``. Ray has no public hook into actor reuse; ``reuse_actors=False``
+    avoids the bug but costs a process start per trial (16x slower for short trials here).
+    Idempotent.
+    """
+    from ray.exceptions import RayActorError
+    from ray.tune.execution.tune_controller import TuneController
+
+    if getattr(TuneController, _SPARED, False):
+        return
+    actor_failed = TuneController._actor_failed
+    trial_task_failure = TuneController._trial_task_failure
+
+    def _actor_failed(self: Any, tracked_actor: Any, exception: Exception) -> None:
+        trial = self._actor_to_trial.get(tracked_actor)
+        if trial is None or trial not in self._resetting_trials:
+            return actor_failed(self, tracked_actor, exception)
+        # The reused actor died before this trial ran a step on it: drop the actor, put the
+        # trial back in the queue unstaged (so it gets a fresh actor), and remember to ignore
+        # the reset task's own error callback that follows.
+        self._resetting_trials.discard(trial)
+        self._actor_manager.clear_actor_task_futures(tracked_actor)
+        tracked_actor.set_on_stop(None)
+        tracked_actor.set_on_error(None)
+        self._actor_manager.remove_actor(tracked_actor, kill=False)
+        self._actor_stopped(tracked_actor)
+        if trial in self._staged_trials:
+            self._unstage_trial_with_resources(trial)
+        if trial not in self._pending_trials_list:
+            self._pending_trials_list.append(trial)
+        self._resources_to_pending_trials[trial.placement_group_factory].add(trial)
+        spared = self.__dict__.setdefault("_raytuner_spared", set())
+        spared.add(trial)
+        ray_logger.warning("raytuner: the reused worker given to trial %s had died; starting "
+                           "a new worker for it (no retry counted)", trial)
+
+    def _trial_task_failure(self: Any, trial: Any, exception: Exception) -> None:
+        spared = self.__dict__.get("_raytuner_spared", set())
+        if trial in spared and isinstance(exception, RayActorError):
+            spared.discard(trial)  # the reset task's callback of the failure just handled
+            return
+        return trial_task_failure(self, trial, exception)
+
+    TuneController._actor_failed = _actor_failed
+    TuneController._trial_task_failure = _trial_task_failure
+    setattr(TuneController, _SPARED, True)

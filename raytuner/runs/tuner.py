@@ -17,13 +17,14 @@ from typing import Any
 
 import ray
 from ray import tune
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+from raytuner import _ray_compat
 from raytuner.cluster.capacity import default_max_concurrent
 from raytuner.config.schema import Experiment
 from raytuner.data import DataBundle
 from raytuner.runs.folder import trial_dirname
 from raytuner.runs.progress import ProgressTable
+from raytuner.runs.resultlog import CsvResultLogger, JsonResultLogger
 from raytuner.runs.storage import ray_run_path, ray_storage
 from raytuner.search.schedulers import SCHEDULERS
 from raytuner.search.searchers import SEARCHERS
@@ -68,7 +69,7 @@ def _trial_dirname(trial: Any) -> str:
 
 def _callbacks(exp: Experiment, extra: list | None) -> list:
     progress = ProgressTable(exp.search.metric, exp.search.mode, searched_paths(exp.space))
-    return [CSVLoggerCallback(), JsonLoggerCallback(), progress, TensorBoardCallback(exp),
+    return [CsvResultLogger(), JsonResultLogger(), progress, TensorBoardCallback(exp),
             *(extra or [])]
 
 
@@ -80,6 +81,8 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     ``callbacks`` and ``stop`` are extra driver-side hooks (benchmarks count epochs and stop at
     a budget with these).
     """
+    # A trial handed a reused actor that died while cached must not pay for it.
+    _ray_compat.spare_trials_on_dead_reused_actors()
     trainable = make_trainable(exp, data)
     if restore:  # searcher, scheduler and callbacks come back from the saved state
         return tune.Tuner.restore(ray_run_path(run_dir), trainable=trainable,
