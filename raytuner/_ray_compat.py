@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
 import ray
 from ray._private import state as ray_state
 from ray.autoscaler._private.util import prepare_config, validate_config
@@ -187,3 +192,104 @@ def spare_trials_on_dead_reused_actors() -> None:
     TuneController._actor_failed = _actor_failed
     TuneController._trial_task_failure = _trial_task_failure
     setattr(TuneController, _SPARED, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside a trial: where the checkpoint being reported is written
+
+
+def current_checkpoint_location() -> tuple[Any, str, str] | None:
+    """``(filesystem, checkpoint folder, trial folder)`` on storage of the checkpoint the
+    running trial is reporting, or None outside a Tune trial.
+
+    Private API: ``ray.train._internal.session.get_session().storage`` (its
+    ``storage_filesystem``, ``checkpoint_fs_path`` and ``trial_fs_path``). The public
+    ``tune.get_context().get_trial_dir()`` names the trial's local working folder, not the
+    storage folder a full disk stopped ``tune.report`` from writing.
+    """
+    from ray.train._internal.session import get_session
+
+    session = get_session()
+    storage = getattr(session, "storage", None)
+    if storage is None:
+        return None
+    return storage.storage_filesystem, storage.checkpoint_fs_path, storage.trial_fs_path
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray's uploads to a folder on a file system, made atomic per file
+
+#: marks ray.train._internal.storage once :func:`make_local_uploads_atomic` patched it
+_ATOMIC = "_raytuner_atomic_local_uploads"
+
+
+def make_local_uploads_atomic() -> None:
+    """Patch Ray's storage copy so that an upload to a folder on a file system (a local disk,
+    NFS) writes every file beside its target and renames it into place.
+
+    Why: the driver syncs its files (``experiment_state-*.json``, ``tuner.pkl``, each trial's
+    ``result.json``, ``error.pkl``...) into the run folder again and again, overwriting them in
+    place with ``pyarrow.fs.copy_files``. On a disk that fills up, every file that sync touched
+    is left truncated, and ``raytuner resume`` then dies on an empty pickle ("Ran out of
+    input") with the trials' results gone. With this patch a failed sync leaves the previous,
+    whole files. Object storage needs nothing: an upload there appears whole or not at all.
+
+    Private API: ``ray.train._internal.storage._pyarrow_fs_copy_files``, which every upload of
+    Ray Train/Tune goes through (looked up by name at each call). Ray has no public syncer
+    hook since ``SyncConfig(syncer=...)`` was removed. Idempotent.
+    """
+    from ray.train._internal import storage as ray_storage_mod
+
+    if getattr(ray_storage_mod, _ATOMIC, False):
+        return
+    copy_files = ray_storage_mod._pyarrow_fs_copy_files
+
+    def atomic_copy_files(source: Any, destination: Any, source_filesystem: Any = None,
+                          destination_filesystem: Any = None, **kwargs: Any) -> Any:
+        if not isinstance(destination_filesystem, pyarrow.fs.LocalFileSystem):
+            return copy_files(source, destination, source_filesystem=source_filesystem,
+                              destination_filesystem=destination_filesystem, **kwargs)
+        moves = _files_to_copy(source_filesystem or pyarrow.fs.LocalFileSystem(), str(source),
+                               Path(destination))
+        if moves is None:  # not there: Ray's own copy raises its own error
+            return copy_files(source, destination, source_filesystem=source_filesystem,
+                              destination_filesystem=destination_filesystem, **kwargs)
+        filesystem, pairs = moves
+        parent = Path(destination) if len(pairs) != 1 or pairs[0][1] != Path(destination) \
+            else Path(destination).parent
+        parent.mkdir(parents=True, exist_ok=True)
+        # Everything first into a staging folder on the same disk, then renamed into place:
+        # a full disk fails the copy, never a target.
+        staging = Path(tempfile.mkdtemp(prefix=".raytuner-upload-", dir=parent))
+        try:
+            staged = []
+            for index, (path, target) in enumerate(pairs):
+                with filesystem.open_input_stream(path) as inp, \
+                        open(staging / str(index), "wb") as out:
+                    shutil.copyfileobj(inp, out, 1 << 20)
+                staged.append((staging / str(index), target))
+            for path, target in staged:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                path.replace(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return None
+
+    ray_storage_mod._pyarrow_fs_copy_files = atomic_copy_files
+    setattr(ray_storage_mod, _ATOMIC, True)
+
+
+def _files_to_copy(filesystem: Any, source: str, destination: Any
+                   ) -> tuple[Any, list[tuple[str, Any]]] | None:
+    """``(filesystem, [(source file, target path)])`` for copying ``source`` (a file or a
+    folder on ``filesystem``) to ``destination``; None when ``source`` does not exist."""
+    info = filesystem.get_file_info(source)
+    if info.type == pyarrow.fs.FileType.File:
+        return filesystem, [(source, destination)]
+    if info.type != pyarrow.fs.FileType.Directory:
+        return None
+    root = "/" + source.strip("/")
+    selector = pyarrow.fs.FileSelector(source, recursive=True)
+    pairs = [(i.path, destination / os.path.relpath("/" + i.path.lstrip("/"), root))
+             for i in filesystem.get_file_info(selector) if i.type == pyarrow.fs.FileType.File]
+    return filesystem, pairs

@@ -22,8 +22,8 @@ from raytuner.errors import ConfigError, RunError
 from raytuner.files import dump_yaml, write_text_atomic
 from raytuner.runs import storage
 from raytuner.runs.folder import EXPERIMENT_FILE, SUMMARY_FILE, load_run_experiment
-from raytuner.runs.lock import hold_existing_run, hold_new_run
 from raytuner.runs.interrupt import interrupted_error, watch_interrupt
+from raytuner.runs.lock import hold_existing_run, hold_new_run
 from raytuner.runs.repro import write_record
 from raytuner.runs.rundir import prepare_run_dir, start_or_resume
 from raytuner.runs.smoke import smoke_experiment
@@ -90,7 +90,12 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
     summary = build_summary(run_dir, exp, wall_time_s=time.monotonic() - start,
                             analysis=_ray_compat.experiment_analysis(grid))
     summary = storage.storage_summary(run_dir, summary)
-    write_summary(run_dir, summary)
+    try:
+        write_summary(run_dir, summary)
+    except OSError as exc:  # a full disk: say where, and that nothing is lost
+        raise RunError(f"cannot write {run_dir / SUMMARY_FILE}: {exc.strerror or exc}; the "
+                       "trials' checkpoints are kept: free some space, then continue with "
+                       f"`raytuner resume {run_dir}`") from None
     storage.push(run_dir, SUMMARY_FILE)
     if exp.compress is not None:
         compress_run(run_dir, exp.compress)

@@ -31,6 +31,7 @@ import os
 import socket
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -304,9 +305,11 @@ def hold_new_run(storage: str | os.PathLike | None, name: str) -> contextlib.Abs
 def hold_existing_run(run_dir: str | os.PathLike) -> contextlib.AbstractContextManager:
     """The lock of the run folder ``run_dir`` (a path or a URI, as ``resume`` is given it)."""
     text = str(run_dir).rstrip("/")
-    if is_uri(text):
-        parent, _, name = text.rpartition("/")
-        return hold_run_folder(resolve_storage(parent), name)
+    if is_uri(text):  # s3://bucket/runs/name?region=...: the query stays with the parent
+        parsed = urllib.parse.urlsplit(text)
+        parent, _, name = parsed.path.rstrip("/").rpartition("/")
+        return hold_run_folder(resolve_storage(urllib.parse.urlunsplit(
+            parsed._replace(path=parent))), name)
     path = Path(text).expanduser().resolve()
     if not path.is_dir():  # not a run: resume says so, and no lock file is left behind
         return contextlib.nullcontext()

@@ -83,6 +83,8 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     """
     # A trial handed a reused actor that died while cached must not pay for it.
     _ray_compat.spare_trials_on_dead_reused_actors()
+    # A disk that fills up must not leave Ray's state files of the run folder truncated.
+    _ray_compat.make_local_uploads_atomic()
     trainable = make_trainable(exp, data)
     if restore:  # searcher, scheduler and callbacks come back from the saved state
         return tune.Tuner.restore(ray_run_path(run_dir), trainable=trainable,
