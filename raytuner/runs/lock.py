@@ -42,7 +42,7 @@ import pyarrow.fs
 
 from raytuner.errors import ConfigError
 from raytuner.files import StorageLocation, is_uri
-from raytuner.runs.storage import resolve_storage
+from raytuner.runs.storage import check_local_storage, resolve_storage
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,9 @@ def _say(line: str) -> None:
 class FileLock:
     """An exclusive ``flock`` on ``path`` holding this driver's :class:`Holder` record."""
 
-    def __init__(self, path: Path, run_folder: str):
+    def __init__(self, path: Path, run_folder: str, storage_label: str | None = None):
         self.path, self.run_folder = path, run_folder
+        self.storage_label = storage_label or str(path.parent)  # as the user gave it
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
@@ -138,7 +139,7 @@ class FileLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while running
         except OSError as exc:
-            raise ConfigError(f"storage location {self.path.parent} is not writable: {exc}",
+            raise ConfigError(f"storage location {self.storage_label} is not writable: {exc}",
                               path="--storage") from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -195,10 +196,16 @@ class Lease:
     def read(self) -> Holder | None:
         """The lease's current holder, or None when there is no (readable) lease."""
         try:
+            info = self.filesystem.get_file_info(self.path)
+            if info.type != pyarrow.fs.FileType.File:
+                return None
             with self.filesystem.open_input_stream(self.path) as stream:
                 return Holder.parse(stream.read().decode("utf-8"))
-        except (FileNotFoundError, OSError):
+        except FileNotFoundError:  # deleted between the two calls
             return None
+        except Exception as exc:  # unreachable endpoint, missing credentials, no such bucket
+            raise ConfigError(f"storage location of {self.run_folder} cannot be read: {exc}",
+                              path="--storage") from None
 
     def _write(self) -> None:
         with self.filesystem.open_output_stream(self.path) as stream:
@@ -281,7 +288,7 @@ def lock_for(location: StorageLocation, name: str) -> FileLock | Lease:
     system, a lease for object storage."""
     run_folder = location.child(name)
     if location.on_this_machine:
-        return FileLock(Path(location.fs_path) / f".{name}.lock", run_folder)
+        return FileLock(Path(location.fs_path) / f".{name}.lock", run_folder, location.uri)
     return Lease(location.filesystem, f"{location.fs_path.rstrip('/')}/.{name}.lease.json",
                  run_folder)
 
@@ -298,8 +305,12 @@ def hold_run_folder(location: StorageLocation, name: str) -> Iterator[Any]:
 
 
 def hold_new_run(storage: str | os.PathLike | None, name: str) -> contextlib.AbstractContextManager:
-    """The lock of run folder ``name`` in ``storage`` (``--storage`` or its default)."""
-    return hold_run_folder(resolve_storage(storage), name)
+    """The lock of run folder ``name`` in ``storage`` (``--storage`` or its default); a local
+    storage folder is checked first, so bad storage is refused before anything is written."""
+    location = resolve_storage(storage)
+    if location.is_path:
+        check_local_storage(Path(location.uri))
+    return hold_run_folder(location, name)
 
 
 def hold_existing_run(run_dir: str | os.PathLike) -> contextlib.AbstractContextManager:

@@ -157,3 +157,27 @@ def test_default_experiment_smoke(cluster, tmp_path: Path) -> None:
     assert data["cli"]["trials"] == 2 and data["cli"]["best"] is not None
     assert len(data["probe"]["plain"]) == 3 and len(data["probe"]["report_ckpt"]) == 3
     assert "per-trial start cost" in text
+
+
+def test_chaos_report_rewrites_only_its_own_section_of_results_md(tmp_path: Path) -> None:
+    from benchmarks import chaos
+
+    page = tmp_path / "RESULTS.md"
+    page.write_text("# Benchmark results\n\n## B1\n\nkept\n")
+    outcome = {"summary_written": True, "num_trials": 100, "expected": 100,
+               "statuses": {"completed": 100}, "trials_retried": 3, "retries_total": 4,
+               "max_retries_one_trial": 2, "errored_within_budget": [],
+               "non_contiguous_epochs": [], "epochs_total": 300, "best_trial": "a_00001",
+               "best_value": 0.97, "best_checkpoint_loadable": True, "ok": True}
+    data = {"command": "python -m benchmarks chaos", "date": "2026-12-02 04:00 UTC",
+            "trials": 100, "epochs": 3, "max_worker_kills": 12, "time_limit_s": 1800.0,
+            "wall_s": 300.0, "load": "load 2.0", "driver_rc": [-9, 0], "outcome": outcome,
+            "faults": [{"kind": "worker SIGKILL"}, {"kind": "worker SIGKILL"},
+                       {"kind": "driver SIGKILL (session)"}]}
+    for _ in range(2):  # a second run replaces the section instead of adding one
+        chaos.update_results_md(chaos._markdown(data), data, page)
+    text = page.read_text()
+    assert text.startswith("# Benchmark results\n\n## B1\n\nkept\n")
+    assert text.count(chaos.SECTION_BEGIN) == 1 and text.count("## Chaos soak") == 1
+    assert "| worker SIGKILL | 2 |" in text and "| driver SIGKILL (session) | 1 |" in text
+    assert "| **all checks pass** | **True** |" in text

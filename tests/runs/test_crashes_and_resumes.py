@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from conftest import REPO, run_cli, tiny_experiment, write_yaml
 
+from benchmarks.chaos import session_pids as _session_pids
+
 pytestmark = pytest.mark.slow
 
 # Ray workers import the user model `tests.faulty` by import path: they need the repo root.
@@ -46,21 +48,6 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "raytuner", *args], cwd=REPO, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-
-def _session_pids(sid: int) -> list[int]:
-    """Processes of session ``sid``: the driver, Ray's daemons and its trial workers (which Ray
-    puts in process groups of their own, inside the driver's session)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # fields after the command: state, ppid, pgrp, session; a zombie is already dead
-        if int(fields[3]) == sid and fields[0] != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
 
 
 def _kill_session(proc: subprocess.Popen) -> None:
