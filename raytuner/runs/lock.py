@@ -7,8 +7,8 @@ Two kinds, by where the run folder lives:
   (``flock``; Linux maps it onto NFS byte-range locks) on ``<storage>/.<name>.lock``, beside the
   run folder so that ``--overwrite`` can hold it while it deletes and recreates the folder. The
   kernel (or the NFS lock manager) drops it the moment the driver dies, however it dies. The
-  file also names the holder (host, pid, start time); a new driver that finds a record of a
-  holder that is gone (never released: killed) says that it takes the run over.
+  file names the holder (host, pid, start time) and is deleted on release; a new driver that
+  finds a holder's record (never released: killed) says that it takes the run over.
 * **Object storage** (``s3://``, ``gs://``, ...): no locks there, so a *lease* file
   ``<storage>/.<name>.lease.json`` naming the holder and its last renewal, which a thread of the
   driver renews every :data:`LEASE_TTL_S` / 4 seconds. A lease not renewed for
@@ -132,22 +132,36 @@ class FileLock:
         self.path, self.run_folder = path, run_folder
         self.storage_label = storage_label or str(path.parent)  # as the user gave it
         self._handle: IO[str] | None = None
+        self._created_dir = False  # the storage folder was made for the lock: remove if unused
 
     def acquire(self) -> None:
         """Take the lock; ConfigError when another live driver holds it."""
+        created = not self.path.parent.exists()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while running
         except OSError as exc:
             raise ConfigError(f"storage location {self.storage_label} is not writable: {exc}",
                               path="--storage") from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = Holder.parse(handle.read())
+        self._created_dir = created
+        while True:
+            handle = self._open()
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = Holder.parse(handle.read())
+                handle.close()
+                self._remove_created_dir()
+                raise _refusal(self.run_folder, holder) from None
+            # The holder before us may have deleted the file as it released it: then our lock
+            # is on a file nobody else will open; lock the one now at the path instead.
+            try:
+                same = os.fstat(handle.fileno()).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             handle.close()
-            raise _refusal(self.run_folder, holder) from None
         handle.seek(0)
         previous = Holder.parse(handle.read())
         if previous is not None:  # a record never cleared: its driver died holding it
@@ -160,18 +174,30 @@ class FileLock:
         os.fsync(handle.fileno())
         self._handle = handle
 
+    def _open(self) -> IO[str]:
+        try:
+            return open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while running
+        except OSError as exc:
+            raise ConfigError(f"storage location {self.storage_label} is not writable: {exc}",
+                              path="--storage") from None
+
+    def _remove_created_dir(self) -> None:
+        if self._created_dir:
+            with contextlib.suppress(OSError):  # not empty: a run is in it now
+                self.path.parent.rmdir()
+
     def release(self) -> None:
-        """Clear the record and drop the lock (the record left by a killed driver is what
-        tells the next one it takes over)."""
+        """Delete the lock file while still holding it, then drop the lock: a released run
+        folder leaves no file behind, and only a killed driver's record remains (which tells
+        the next driver it takes over)."""
         if self._handle is None:
             return
         with contextlib.suppress(OSError):
-            self._handle.seek(0)
-            self._handle.truncate()
-            self._handle.flush()
+            self.path.unlink()
         fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
         self._handle.close()
         self._handle = None
+        self._remove_created_dir()
 
 
 # ---------------------------------------------------------------------------------------------
