@@ -18,6 +18,7 @@ BENCHMARKS = {
     "b5": "benchmarks.scale",
     "b6": "benchmarks.population",
     "default": "benchmarks.default_experiment",
+    "chaos": "benchmarks.chaos",
 }
 ALIASES = {"search": "b1", "overhead": "b2", "speed": "b3", "logging": "b4", "scale": "b5",
            "population": "b6"}
@@ -26,7 +27,7 @@ ALIASES = {"search": "b1", "overhead": "b2", "speed": "b3", "logging": "b4", "sc
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("name", choices=[*BENCHMARKS, *ALIASES, "all"],
-                        help="benchmark to run (b1..b6, default, or all)")
+                        help="benchmark to run (b1..b6, default, chaos, or all)")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny size that runs in seconds (what the test suite runs)")
     parser.add_argument("--seeds", type=int, default=None,
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trials", default=None,
                         help="B2: number of trials (default 200), or N,M with M trials for "
                              "the slow no-reuse variant; B5: comma-separated sizes "
-                             "(default 100,300,1000)")
+                             "(default 100,300,1000); chaos: trials (default 100)")
     parser.add_argument("--tb-aggregation", default=None, metavar="PKG.MODULE:CALLBACK",
                         help="B4: import path of the TensorBoard aggregation callback class; "
                              "adds the variant 'aggregation on' (default: not measured)")

@@ -45,6 +45,9 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     ("b6_population", "B6: PBT and PB2 against ASHA", "python -m benchmarks b6 --seeds 5",
      "Population-based training (PBT, PB2) against ASHA on B1's task with the same epoch "
      "budget: best accuracy at 25/50/100% of the budget."),
+    ("chaos", "Chaos soak: killed workers and a killed driver", "python -m benchmarks chaos",
+     "100 short trials while trial workers are SIGKILLed at random and the driver once, then "
+     "`raytuner resume`; the checks say whether anything was lost."),
     ("b4_logging_overhead", "B4: logging overhead", "python -m benchmarks b4",
      "The default experiment with Ray's loggers on and off."),
 ]

@@ -12,13 +12,21 @@ Imported only by code that runs Ray (it imports Ray at its top).
 from __future__ import annotations
 
 import copy
+import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
 import ray
 from ray._private import state as ray_state
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.tune.search.hyperopt import HyperOptSearch
+
+ray_logger = logging.getLogger("raytuner.ray_compat")
 
 # ---------------------------------------------------------------------------------------------
 # HyperOpt: seeded points inside conditional branches, and warm-start results
@@ -127,3 +135,175 @@ def prepare_and_validate_launcher_config(config: Mapping[str, Any]) -> dict[str,
     prepared = prepare_config(copy.deepcopy(dict(config)))
     validate_config(prepared)
     return prepared
+
+
+# ---------------------------------------------------------------------------------------------
+# Actor reuse: a trial handed a reused actor that had died is not charged for it
+
+#: marks TuneController once :func:`spare_trials_on_dead_reused_actors` patched it
+_SPARED = "_raytuner_spares_dead_reused_actors"
+
+
+def spare_trials_on_dead_reused_actors() -> None:
+    """Patch Ray Tune so a trial handed a cached (reused) actor that had died in the cache
+    goes back to the queue for a fresh actor, with no failure counted against it.
+
+    Why: with ``reuse_actors=True`` Tune keeps a finished trial's actor to run the next trial.
+    Nothing watches an idle cached actor, so when its worker process dies there (killed, OOM)
+    Tune notices only when it hands the actor to the next trial and schedules ``reset``. That
+    task fails with ``RayActorError``, and Tune's actor manager then calls *two* error
+    callbacks (see ``RayActorManager._actor_task_failed``): the actor's (``_actor_failed``,
+    which counts failure #1 for the pending trial and requeues it) and the task's
+    (``_trial_task_failure``, which counts failure #2 and, the trial now being PENDING rather
+    than RUNNING, ends it ERROR without any retry). An innocent trial that never started thus
+    ends errored with 0 epochs, both failures naming the dead actor's pid, in the same second.
+
+    Private API: ``TuneController._actor_failed``, ``_trial_task_failure``,
+    ``_resetting_trials``, ``_actor_to_trial``, ``_staged_trials``, ``_pending_trials_list``,
+    ``_resources_to_pending_trials``, ``_unstage_trial_with_resources``, ``_actor_stopped``
+    and ``_actor_manager``. Ray has no public hook into actor reuse; ``reuse_actors=False``
+    avoids the bug but costs a process start per trial (16x slower for short trials here).
+    Idempotent.
+    """
+    from ray.exceptions import RayActorError
+    from ray.tune.execution.tune_controller import TuneController
+
+    if getattr(TuneController, _SPARED, False):
+        return
+    actor_failed = TuneController._actor_failed
+    trial_task_failure = TuneController._trial_task_failure
+
+    def _actor_failed(self: Any, tracked_actor: Any, exception: Exception) -> None:
+        trial = self._actor_to_trial.get(tracked_actor)
+        if trial is None or trial not in self._resetting_trials:
+            return actor_failed(self, tracked_actor, exception)
+        # The reused actor died before this trial ran a step on it: drop the actor, put the
+        # trial back in the queue unstaged (so it gets a fresh actor), and remember to ignore
+        # the reset task's own error callback that follows.
+        self._resetting_trials.discard(trial)
+        self._actor_manager.clear_actor_task_futures(tracked_actor)
+        tracked_actor.set_on_stop(None)
+        tracked_actor.set_on_error(None)
+        self._actor_manager.remove_actor(tracked_actor, kill=False)
+        self._actor_stopped(tracked_actor)
+        if trial in self._staged_trials:
+            self._unstage_trial_with_resources(trial)
+        if trial not in self._pending_trials_list:
+            self._pending_trials_list.append(trial)
+        self._resources_to_pending_trials[trial.placement_group_factory].add(trial)
+        spared = self.__dict__.setdefault("_raytuner_spared", set())
+        spared.add(trial)
+        ray_logger.warning("raytuner: the reused worker given to trial %s had died; starting "
+                           "a new worker for it (no retry counted)", trial)
+
+    def _trial_task_failure(self: Any, trial: Any, exception: Exception) -> None:
+        spared = self.__dict__.get("_raytuner_spared", set())
+        if trial in spared and isinstance(exception, RayActorError):
+            spared.discard(trial)  # the reset task's callback of the failure just handled
+            return
+        return trial_task_failure(self, trial, exception)
+
+    TuneController._actor_failed = _actor_failed
+    TuneController._trial_task_failure = _trial_task_failure
+    setattr(TuneController, _SPARED, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside a trial: where the checkpoint being reported is written
+
+
+def current_checkpoint_location() -> tuple[Any, str, str] | None:
+    """``(filesystem, checkpoint folder, trial folder)`` on storage of the checkpoint the
+    running trial is reporting, or None outside a Tune trial.
+
+    Private API: ``ray.train._internal.session.get_session().storage`` (its
+    ``storage_filesystem``, ``checkpoint_fs_path`` and ``trial_fs_path``). The public
+    ``tune.get_context().get_trial_dir()`` names the trial's local working folder, not the
+    storage folder a full disk stopped ``tune.report`` from writing.
+    """
+    from ray.train._internal.session import get_session
+
+    session = get_session()
+    storage = getattr(session, "storage", None)
+    if storage is None:
+        return None
+    return storage.storage_filesystem, storage.checkpoint_fs_path, storage.trial_fs_path
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray's uploads to a folder on a file system, made atomic per file
+
+#: marks ray.train._internal.storage once :func:`make_local_uploads_atomic` patched it
+_ATOMIC = "_raytuner_atomic_local_uploads"
+
+
+def make_local_uploads_atomic() -> None:
+    """Patch Ray's storage copy so that an upload to a folder on a file system (a local disk,
+    NFS) writes every file beside its target and renames it into place.
+
+    Why: the driver syncs its files (``experiment_state-*.json``, ``tuner.pkl``, each trial's
+    ``result.json``, ``error.pkl``...) into the run folder again and again, overwriting them in
+    place with ``pyarrow.fs.copy_files``. On a disk that fills up, every file that sync touched
+    is left truncated, and ``raytuner resume`` then dies on an empty pickle ("Ran out of
+    input") with the trials' results gone. With this patch a failed sync leaves the previous,
+    whole files. Object storage needs nothing: an upload there appears whole or not at all.
+
+    Private API: ``ray.train._internal.storage._pyarrow_fs_copy_files``, which every upload of
+    Ray Train/Tune goes through (looked up by name at each call). Ray has no public syncer
+    hook since ``SyncConfig(syncer=...)`` was removed. Idempotent.
+    """
+    from ray.train._internal import storage as ray_storage_mod
+
+    if getattr(ray_storage_mod, _ATOMIC, False):
+        return
+    copy_files = ray_storage_mod._pyarrow_fs_copy_files
+
+    def atomic_copy_files(source: Any, destination: Any, source_filesystem: Any = None,
+                          destination_filesystem: Any = None, **kwargs: Any) -> Any:
+        if not isinstance(destination_filesystem, pyarrow.fs.LocalFileSystem):
+            return copy_files(source, destination, source_filesystem=source_filesystem,
+                              destination_filesystem=destination_filesystem, **kwargs)
+        moves = _files_to_copy(source_filesystem or pyarrow.fs.LocalFileSystem(), str(source),
+                               Path(destination))
+        if moves is None:  # not there: Ray's own copy raises its own error
+            return copy_files(source, destination, source_filesystem=source_filesystem,
+                              destination_filesystem=destination_filesystem, **kwargs)
+        filesystem, pairs = moves
+        parent = Path(destination) if len(pairs) != 1 or pairs[0][1] != Path(destination) \
+            else Path(destination).parent
+        parent.mkdir(parents=True, exist_ok=True)
+        # Everything first into a staging folder on the same disk, then renamed into place:
+        # a full disk fails the copy, never a target.
+        staging = Path(tempfile.mkdtemp(prefix=".raytuner-upload-", dir=parent))
+        try:
+            staged = []
+            for index, (path, target) in enumerate(pairs):
+                with filesystem.open_input_stream(path) as inp, \
+                        open(staging / str(index), "wb") as out:
+                    shutil.copyfileobj(inp, out, 1 << 20)
+                staged.append((staging / str(index), target))
+            for path, target in staged:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                path.replace(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return None
+
+    ray_storage_mod._pyarrow_fs_copy_files = atomic_copy_files
+    setattr(ray_storage_mod, _ATOMIC, True)
+
+
+def _files_to_copy(filesystem: Any, source: str, destination: Any
+                   ) -> tuple[Any, list[tuple[str, Any]]] | None:
+    """``(filesystem, [(source file, target path)])`` for copying ``source`` (a file or a
+    folder on ``filesystem``) to ``destination``; None when ``source`` does not exist."""
+    info = filesystem.get_file_info(source)
+    if info.type == pyarrow.fs.FileType.File:
+        return filesystem, [(source, destination)]
+    if info.type != pyarrow.fs.FileType.Directory:
+        return None
+    root = "/" + source.strip("/")
+    selector = pyarrow.fs.FileSelector(source, recursive=True)
+    pairs = [(i.path, destination / os.path.relpath("/" + i.path.lstrip("/"), root))
+             for i in filesystem.get_file_info(selector) if i.type == pyarrow.fs.FileType.File]
+    return filesystem, pairs

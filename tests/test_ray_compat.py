@@ -70,3 +70,25 @@ def test_launcher_config_validation_is_ray_up_s() -> None:
     assert "available_node_types" in prepared
     with pytest.raises(jsonschema.ValidationError):
         _ray_compat.prepare_and_validate_launcher_config({**config, "no_such_key": 1})
+
+
+def test_tune_controller_actor_reuse_internals_the_dead_actor_patch_needs() -> None:
+    from ray.air.execution._internal.actor_manager import RayActorManager
+    from ray.tune.execution.tune_controller import TuneController
+
+    _ray_compat.spare_trials_on_dead_reused_actors()
+    _ray_compat.spare_trials_on_dead_reused_actors()  # idempotent: patched once
+    assert getattr(TuneController, _ray_compat._SPARED) is True
+    for name in ("_actor_stopped", "_unstage_trial_with_resources", "_maybe_reuse_cached_actor",
+                 "_schedule_trial_reset"):
+        assert callable(getattr(TuneController, name, None)), f"TuneController.{name} is gone"
+    init = inspect.getsource(TuneController.__init__)
+    for name in ("_resetting_trials", "_actor_to_trial", "_staged_trials",
+                 "_pending_trials_list", "_resources_to_pending_trials", "_actor_manager"):
+        assert f"self.{name}" in init, f"TuneController.{name} is gone"
+    # The double callback the patch answers: actor error, then the task's error, for one event.
+    source = inspect.getsource(RayActorManager._actor_task_failed)
+    assert source.index("tracked_actor._on_error(") < source.index(
+        "tracked_actor_task._on_error(")
+    reset = inspect.getsource(TuneController._schedule_trial_reset)
+    assert "on_error=self._trial_task_failure" in reset

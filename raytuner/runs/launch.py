@@ -23,6 +23,7 @@ from raytuner.files import dump_yaml, write_text_atomic
 from raytuner.runs import storage
 from raytuner.runs.folder import EXPERIMENT_FILE, SUMMARY_FILE, load_run_experiment
 from raytuner.runs.interrupt import interrupted_error, watch_interrupt
+from raytuner.runs.lock import hold_existing_run, hold_new_run
 from raytuner.runs.repro import write_record
 from raytuner.runs.rundir import prepare_run_dir, start_or_resume
 from raytuner.runs.smoke import smoke_experiment
@@ -95,7 +96,12 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
     summary = build_summary(run_dir, exp, wall_time_s=time.monotonic() - start,
                             analysis=_ray_compat.experiment_analysis(grid))
     summary = storage.storage_summary(run_dir, summary)
-    write_summary(run_dir, summary)
+    try:
+        write_summary(run_dir, summary)
+    except OSError as exc:  # a full disk: say where, and that nothing is lost
+        raise RunError(f"cannot write {run_dir / SUMMARY_FILE}: {exc.strerror or exc}; the "
+                       "trials' checkpoints are kept: free some space, then continue with "
+                       f"`raytuner resume {run_dir}`") from None
     storage.push(run_dir, SUMMARY_FILE)
     if exp.compress is not None:
         compress_run(run_dir, exp.compress)
@@ -124,10 +130,20 @@ def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None 
     name = name or exp.name
     check_warm_start(exp)
     check_local_resources(exp, address)
+    # One driver per run folder, held from before --overwrite deletes it to the run's end.
+    with hold_new_run(storage, name):
+        return _run_locked(exp, storage, name, address=address, overwrite=overwrite,
+                           shared_storage=shared_storage, resume_existing=resume_existing,
+                           callbacks=callbacks, stop=stop)
+
+
+def _run_locked(exp: Experiment, storage: str | Path | None, name: str, *,
+                address: str | None, overwrite: bool, shared_storage: bool | None,
+                resume_existing: bool, callbacks: list | None, stop: Any) -> RunResult:
     if resume_existing:
         existing, overwrite = start_or_resume(exp, storage, name, overwrite=overwrite)
         if existing is not None:
-            return resume(existing, address=address, shared_storage=shared_storage)
+            return _resume_locked(existing, address=address, shared_storage=shared_storage)
     run_dir = prepare_run_dir(storage, name, overwrite=overwrite)
     write_text_atomic(run_dir / EXPERIMENT_FILE, dump_yaml(exp.to_dict()))
     write_record(run_dir, exp)
@@ -142,6 +158,12 @@ def resume(run_dir: str | Path, *, address: str | None = None,
            shared_storage: bool | None = None) -> RunResult:
     """Continue an interrupted run from its folder (Ray Tune's restore): finished trials keep
     their results, unfinished ones continue from their last checkpoint."""
+    with hold_existing_run(run_dir):  # one driver per run folder
+        return _resume_locked(run_dir, address=address, shared_storage=shared_storage)
+
+
+def _resume_locked(run_dir: str | Path, *, address: str | None,
+                   shared_storage: bool | None) -> RunResult:
     # Deferred on purpose: Ray loads only once the folder is known to be a run.
     from ray import tune
 

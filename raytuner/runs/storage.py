@@ -311,12 +311,18 @@ def prepare_storage(storage: str | os.PathLike | None, name: str, *, overwrite: 
     if not location.is_path:
         return location.uri, prepare_uri_run_dir(location, name, overwrite=overwrite)
     path = Path(location.uri)
+    check_local_storage(path)
+    return str(path), None
+
+
+def check_local_storage(path: Path) -> None:
+    """ConfigError when the folder ``path`` cannot hold runs: a file in its way, or too little
+    free space on its disk. Writes nothing."""
     blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise ConfigError(f"storage location {path} is not writable: {blocker} is a file, not a "
                           "folder", path="--storage")
     check_free_space(path, label=str(path))
-    return str(path), None
 
 
 def discard_new_run(run_dir: Path) -> None:

@@ -17,14 +17,15 @@ from typing import Any
 
 import ray
 from ray import tune
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+from raytuner import _ray_compat
 from raytuner.cluster.capacity import default_max_concurrent
 from raytuner.config.schema import Experiment
 from raytuner.data import DataBundle
 from raytuner.runs import quiet
 from raytuner.runs.display import RunDisplay
 from raytuner.runs.folder import trial_dirname
+from raytuner.runs.resultlog import CsvResultLogger, JsonResultLogger
 from raytuner.runs.storage import ray_run_path, ray_storage
 from raytuner.runs.usercode import cluster_runtime_env
 from raytuner.search.schedulers import SCHEDULERS
@@ -79,7 +80,7 @@ def _trial_dirname(trial: Any) -> str:
 
 
 def _callbacks(exp: Experiment, run_dir: Path, extra: list | None) -> list:
-    return [CSVLoggerCallback(), JsonLoggerCallback(), RunDisplay(exp, run_dir),
+    return [CsvResultLogger(), JsonResultLogger(), RunDisplay(exp, run_dir),
             TensorBoardCallback(exp), *(extra or [])]
 
 
@@ -106,6 +107,10 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     ``callbacks`` and ``stop`` are extra driver-side hooks (benchmarks count epochs and stop at
     a budget with these).
     """
+    # A trial handed a reused actor that died while cached must not pay for it.
+    _ray_compat.spare_trials_on_dead_reused_actors()
+    # A disk that fills up must not leave Ray's state files of the run folder truncated.
+    _ray_compat.make_local_uploads_atomic()
     trainable = make_trainable(exp, data)
     if restore:  # searcher, scheduler and callbacks come back from the saved state
         return tune.Tuner.restore(ray_run_path(run_dir), trainable=trainable,

@@ -9,9 +9,11 @@ Ray adapter turns the folder into a Ray checkpoint); it is loaded with
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,20 @@ def load_state(directory: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"{path} is not a raytuner checkpoint (format "
                               f"{state.get('format') if isinstance(state, dict) else '?'})")
     return state
+
+
+def disk_full_message(folder: str, epoch: int, *, local: bool = True) -> str:
+    """What a trial says when the disk holding ``folder`` filled up while it saved the
+    checkpoint of ``epoch``: the folder, its free space, what was kept and what to do."""
+    free = ""
+    if local:
+        with contextlib.suppress(OSError):
+            usage = shutil.disk_usage(folder)
+            free = (f" ({usage.free / (1 << 20):.1f} MiB free of "
+                    f"{usage.total / (1 << 20):.1f} MiB)")
+    return (f"no space left on device while saving the checkpoint of epoch {epoch} to "
+            f"{folder}{free}; nothing half-written is kept and the previous checkpoint "
+            "stays: free some space, then continue the run with `raytuner resume`")
 
 
 def _sha256(path: str | os.PathLike) -> str:

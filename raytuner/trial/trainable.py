@@ -6,19 +6,24 @@ values, data, the training loop, checkpoint files, recovery) works without Ray.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
+import pyarrow.fs
 import ray
 import torch
 from ray import tune
 
 from raytuner.config.schema import Experiment
 from raytuner.data import DataBundle, load_dataset
+from raytuner.errors import CheckpointError
 from raytuner.search.schedulers import SCHEDULERS
 from raytuner.search.space import flatten
-from raytuner.trial.checkpoint import save_state
+from raytuner.trial.checkpoint import disk_full_message, save_state
 from raytuner.trial.crossval import make_trainer
 from raytuner.trial.divergence import DIVERGED_KEY
 from raytuner.trial.exploit import ORIGIN_KEY, hparam_scalars, origin, resume_trainer
@@ -80,11 +85,40 @@ def run_trial(config: dict[str, Any], *, experiment: Experiment,
         if not checkpoint_due(exp, trainer):
             tune.report(metrics)
             continue
+        epoch = int(metrics["epoch"])
         with tempfile.TemporaryDirectory(prefix="raytuner-ckpt-") as folder:
+            with disk_full_is_clear(epoch, local_folder=folder):
+                save_state({**trainer.state_dict(),
+                            ORIGIN_KEY: origin(trial_id, params, lineage)},
+                           folder, durable=False)
             # Tune copies the folder into the run's storage and registers it once copied
-            save_state({**trainer.state_dict(), ORIGIN_KEY: origin(trial_id, params, lineage)},
-                       folder, durable=False)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            with disk_full_is_clear(epoch):
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+@contextlib.contextmanager
+def disk_full_is_clear(epoch: int, *, local_folder: str | None = None) -> Iterator[None]:
+    """A full disk while saving (to ``local_folder``, a temporary folder) or reporting (to
+    storage) the checkpoint of ``epoch``: fail with a CheckpointError naming the folder and its
+    free space, after removing the half-written checkpoint folder from storage. The previous
+    checkpoint stays, so the run can resume once space is freed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC and "No space left on device" not in str(exc):
+            raise
+        if local_folder is not None:  # save_state leaves no temporary file behind
+            raise CheckpointError(disk_full_message(local_folder, epoch)) from exc
+        from raytuner import _ray_compat  # only on this path: it imports Ray's tuner side
+
+        location = _ray_compat.current_checkpoint_location()
+        if location is None:  # outside a Tune trial: nothing of Ray's to clean
+            raise
+        filesystem, half_written, trial_folder = location
+        with contextlib.suppress(Exception):  # never trusted anyway: its digest cannot match
+            filesystem.delete_dir(half_written)
+        local = isinstance(filesystem, pyarrow.fs.LocalFileSystem)
+        raise CheckpointError(disk_full_message(trial_folder, epoch, local=local)) from exc
 
 
 def checkpoint_due(exp: Experiment, trainer: Any) -> bool:

@@ -206,3 +206,21 @@ def test_results_page_copies_every_figure_from_stored_results(tmp_path: Path) ->
     assert "## Chaos soak" in page and "42 faults injected" in page
     # no table stored for the default job, b3, b1, b5, b4
     assert page.count("Not measured on the current code.") == 5
+
+
+def test_chaos_report_table_comes_from_its_data() -> None:
+    from benchmarks import chaos
+
+    outcome = {"summary_written": True, "num_trials": 100, "expected": 100,
+               "statuses": {"completed": 100}, "trials_retried": 3, "retries_total": 4,
+               "max_retries_one_trial": 2, "errored_within_budget": [],
+               "non_contiguous_epochs": [], "epochs_total": 300, "best_trial": "a_00001",
+               "best_value": 0.97, "best_checkpoint_loadable": True, "ok": True}
+    data = {"command": "python -m benchmarks chaos", "date": "2026-12-02 04:00 UTC",
+            "trials": 100, "epochs": 3, "max_worker_kills": 12, "time_limit_s": 1800.0,
+            "wall_s": 300.0, "load": "load 2.0", "driver_rc": [-9, 0], "outcome": outcome,
+            "faults": [{"kind": "worker SIGKILL"}, {"kind": "worker SIGKILL"},
+                       {"kind": "driver SIGKILL (session)"}]}
+    text = chaos._markdown(data)
+    assert "| worker SIGKILL | 2 |" in text and "| driver SIGKILL (session) | 1 |" in text
+    assert "| **all checks pass** | **True** |" in text

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from conftest import REPO, run_cli, tiny_experiment, write_yaml
 
+from benchmarks.chaos import session_pids as _session_pids
+
 pytestmark = pytest.mark.slow
 
 # Ray workers import the user model `tests.faulty` by import path: they need the repo root.
@@ -46,21 +48,6 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "raytuner", *args], cwd=REPO, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-
-def _session_pids(sid: int) -> list[int]:
-    """Processes of session ``sid``: the driver, Ray's daemons and its trial workers (which Ray
-    puts in process groups of their own, inside the driver's session)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # fields after the command: state, ppid, pgrp, session; a zombie is already dead
-        if int(fields[3]) == sid and fields[0] != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
 
 
 def _kill_session(proc: subprocess.Popen) -> None:
@@ -138,6 +125,14 @@ def test_driver_killed_mid_run_is_resumed_from_checkpoints(tmp_path: Path) -> No
         return (done, running) if len(done) == 1 and len(running) == 2 else None
 
     done, running = _wait_for(proc, log, completed_and_checkpointed)
+    # One driver per run folder: a second one, resuming or overwriting, is refused in a line.
+    for args in (["resume", str(run_dir)], ["run", str(path), "--storage", str(storage),
+                                            "--overwrite"]):
+        second = run_cli(*args, timeout=120)
+        assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"in use by pid {proc.pid} on host" in lines[0], lines
+    assert (run_dir / "experiment.yaml").is_file()  # --overwrite deleted nothing
     _kill_session(proc)
     gate.write_text("open\n")
     assert proc.returncode == -signal.SIGKILL
@@ -149,6 +144,8 @@ def test_driver_killed_mid_run_is_resumed_from_checkpoints(tmp_path: Path) -> No
     path.unlink()  # the run folder's experiment.yaml is what resume uses
     result = run_cli("resume", str(run_dir), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (f"locked by pid {proc.pid} on host" in result.stdout
+            and "which is no longer running; taking it over" in result.stdout), result.stdout
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["num_trials"] == 3
@@ -160,8 +157,8 @@ def test_driver_killed_mid_run_is_resumed_from_checkpoints(tmp_path: Path) -> No
     for trial_id, epoch in epochs_at_kill.items():
         epochs = _epochs(run_dir / f"trial_{trial_id}")
         assert epochs.count(1) == 1, f"{trial_id} restarted from scratch: {epochs}"
-        assert epochs[-1] == 6 and trials[trial_id]["epochs"] == 6
-        assert sorted(set(epochs)) == list(range(1, 7)), epochs
+        assert epochs == list(range(1, 7)), epochs  # each epoch once, even if replayed
+        assert trials[trial_id]["epochs"] == 6
         assert epoch == 2
 
 
@@ -283,8 +280,9 @@ def test_corrupt_checkpoint_falls_back_to_the_previous_one(faults) -> None:
     trial = faults["trials"]["corrupt"]
     assert (faults["markers"] / "corrupt-runtime.marker").is_file()
     assert trial["status"] == "completed"
-    # checkpoint of epoch 2 truncated: resumed from epoch 1's, so epoch 2 ran twice
-    assert _epochs(Path(trial["path"])) == [1, 2, 2, 3, 4]
+    # checkpoint of epoch 2 truncated: resumed from epoch 1's, so epoch 2 ran twice; its
+    # first report is the one recorded (as in TensorBoard), each epoch once
+    assert _epochs(Path(trial["path"])) == [1, 2, 3, 4]
     # the trial's log, kept in the run folder, says what it did
     assert "corrupt or truncated" in faults["worker_logs"]
     assert "resuming from the earlier checkpoint" in faults["worker_logs"]
