@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--methods", default=None,
                         help="B1 only: comma-separated subset of methods a,b,c,d,e")
     parser.add_argument("--report-only", action="store_true",
-                        help="B1 only: rebuild the report from the runs saved so far")
+                        help="B1, B5: rebuild the report from the runs saved so far")
+    parser.add_argument("--resume", action="store_true",
+                        help="B1: keep the runs saved so far and run only the missing ones")
     parser.add_argument("--trials", default=None,
                         help="B2: number of trials (default 200), or N,M with M trials for "
                              "the slow no-reuse variant; B5: comma-separated sizes "
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(BENCHMARKS) if name == "all" else [name]
     extra = {"methods": args.methods.split(",") if args.methods else None,
              "trials": args.trials, "report_only": args.report_only,
+             "resume": args.resume,
              "tb_aggregation": args.tb_aggregation}
     opts = Options(smoke=args.smoke, seeds=args.seeds, out_dir=args.out, extra=extra)
     for each in names:
