@@ -152,6 +152,7 @@ def run_optuna(seed: int, size: dict[str, Any], pruner: str = "hyperband"
     import torch
 
     from raytuner.config import validate_experiment, with_params
+    from raytuner.trial.divergence import Diverged
     from raytuner.trial.loop import Trainer
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -173,7 +174,14 @@ def run_optuna(seed: int, size: dict[str, Any], pruner: str = "hyperband"
         exp = with_params(base, _suggest(trial))
         trainer = Trainer(exp, data)
         value = 0.0
-        for metrics in trainer.epochs():
+        epochs = trainer.epochs()
+        while True:
+            try:
+                metrics = next(epochs)
+            except StopIteration:
+                break
+            except Diverged as exc:  # raytuner ends such a trial in Ray; here: pruned
+                raise optuna.TrialPruned() from exc
             value = metrics[METRIC]
             with lock:
                 over = ledger(str(trial.number), metrics)
