@@ -245,7 +245,8 @@ def growth(results: dict[int, dict[str, Any]]) -> dict[str, Any]:
 def _fit_text(fit: dict[str, float | None], unit: str) -> str:
     if fit["slope"] is None:
         return "one size only: no fit"
-    return (f"{fit['slope']:.4g} {unit}/trial + {fit['intercept']:.4g} {unit}, "
+    sign = "-" if fit["intercept"] < 0 else "+"
+    return (f"{fit['slope']:.4g} {unit}/trial {sign} {abs(fit['intercept']):.4g} {unit}, "
             f"R^2 {fit['r2']:.4f}, worst size {100 * fit['max_rel_residual']:.1f}% off the line")
 
 
