@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="B1: comma-separated subset of methods a,b,c,d,e; B6: of "
                              "asha,pbt,pb2")
     parser.add_argument("--report-only", action="store_true",
-                        help="B1, B6: rebuild the report from the runs saved so far")
+                        help="B1, B5, B6: rebuild the report from the runs saved so far")
+    parser.add_argument("--resume", action="store_true",
+                        help="B1: keep the runs saved so far and run only the missing ones")
     parser.add_argument("--trials", default=None,
                         help="B2: number of trials (default 200), or N,M with M trials for "
                              "the slow no-reuse variant; B5: comma-separated sizes "
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(BENCHMARKS) if name == "all" else [name]
     extra = {"methods": args.methods.split(",") if args.methods else None,
              "trials": args.trials, "report_only": args.report_only,
+             "resume": args.resume,
              "tb_aggregation": args.tb_aggregation}
     opts = Options(smoke=args.smoke, seeds=args.seeds, out_dir=args.out, extra=extra)
     for each in names:

@@ -1,10 +1,18 @@
-"""B5 scale: 100, 300 and 1,000 trivial trials with ASHA on a local multi-node cluster
-(``ray.cluster_utils.Cluster``: a head with no CPUs and two 1-CPU worker nodes): wall time and
-driver memory (RSS of the driver process) against the number of trials.
+"""B5 scale: 100, 300, 1,000 and 10,000 trivial trials with ASHA on a local multi-node cluster
+(``ray.cluster_utils.Cluster``: a head with no CPUs and two 1-CPU worker nodes), back to back:
+wall time, trials/s and memory against the number of trials. Memory is the RSS of the driver
+and of Ray's own daemons, the GCS server and the three raylets, read from ``/proc``: they are
+found as the descendants of the process that started the cluster (the driver itself), so only
+the Ray instance this benchmark started is measured, never another user's on the same machine.
 
-Full size runs every trial count in a fresh driver process (``python -m benchmarks.scale
---worker N``) with its own cluster, so memory figures do not carry over between sizes. The
-smoke size runs in-process on whatever Ray is up (the test suite's shared cluster).
+Every size runs in a fresh driver process (``python -m benchmarks.scale --worker N``) with its
+own cluster, so memory figures do not carry over between sizes. The smoke size runs in-process
+on whatever Ray is up (the test suite's shared cluster, started by the same process).
+
+Growth: a least-squares line through (trials, figure) for wall time and each process's peak
+RSS, with R^2 and the largest relative residual; and, as Ray's release test does for 10,000
+one-second trials (within 1.28x of the ideal time), the largest size's wall time against the
+"ideal" linear extrapolation of the smallest size's time per trial.
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import LoadWatch, Options, Report, markdown_table, plot_lines, rss_mb
+from benchmarks.common import LoadWatch, Options, Report, markdown_table, plot_lines
 
-FULL_SIZES = [100, 300, 1000]
+FULL_SIZES = [100, 300, 1000, 10000]
+RAY_RELEASE_RATIO = 1.28  # Ray's own 10,000-trial release test: within 1.28x of ideal
+DAEMONS = ("gcs_server", "raylet")
 SMOKE_SIZES = [3, 6]
 EPOCHS = 4  # ASHA rungs 1, 2, 4 (eta 2): most trials stop after one or two epochs
 REPO = Path(__file__).resolve().parents[1]
@@ -49,13 +59,67 @@ def stop_local_cluster(cluster) -> None:
     cluster.shutdown()
 
 
+def _proc_status(pid: int) -> dict[str, str]:
+    """``/proc/<pid>/status`` as a dict; empty when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+            return dict(line.rstrip("\n").split(":\t", 1) for line in handle if ":\t" in line)
+    except OSError:
+        return {}
+
+
+def ray_daemons(root: int | None = None) -> dict[str, list[int]]:
+    """Pids of the GCS server and raylets among ``root``'s descendants (default: this
+    process, which started the cluster), by process name."""
+    root = os.getpid() if root is None else root
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            status = _proc_status(int(entry))
+            if status:
+                names[int(entry)] = status.get("Name", "")
+                children.setdefault(int(status.get("PPid", "0")), []).append(int(entry))
+    found: dict[str, list[int]] = {name: [] for name in DAEMONS}
+    stack = list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        if names.get(pid) in found:
+            found[names[pid]].append(pid)
+        stack.extend(children.get(pid, []))
+    return found
+
+
+def _rss_of(pids: list[int]) -> float:
+    """Summed RSS in MiB of the live ``pids``."""
+    total = 0.0
+    for pid in pids:
+        rss = _proc_status(pid).get("VmRSS")
+        total += int(rss.split()[0]) / 1024 if rss else 0.0
+    return total
+
+
 class RssSampler:
-    """The driver's largest RSS seen while running (sampled every 0.2 s)."""
+    """RSS (MiB) of the driver, the GCS server and the raylets (summed): the value before,
+    the largest seen while running (sampled every 0.5 s) and the value after."""
 
     def __init__(self) -> None:
-        self.peak = rss_mb()[0]
+        daemons = ray_daemons()
+        self.counts = {name: len(pids) for name, pids in daemons.items()}
+        self._pids = {"driver": [os.getpid()], "gcs": daemons["gcs_server"],
+                      "raylets": daemons["raylet"]}
+        self.before = self._read()
+        self.peak = dict(self.before)
+        self.after: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _read(self) -> dict[str, float]:
+        return {key: _rss_of(pids) for key, pids in self._pids.items()}
+
+    def _sample(self) -> None:
+        for key, value in self._read().items():
+            self.peak[key] = max(self.peak[key], value)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -64,11 +128,20 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, rss_mb()[0])
+        self._sample()
+        self.after = self._read()
 
     def _loop(self) -> None:
-        while not self._stop.wait(0.2):
-            self.peak = max(self.peak, rss_mb()[0])
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"daemon_counts": self.counts}
+        for key in self._pids:
+            out[f"{key}_rss_before_mb"] = self.before[key]
+            out[f"{key}_rss_peak_mb"] = self.peak[key]
+            out[f"{key}_rss_after_mb"] = self.after.get(key)
+        return out
 
 
 def measure(num_trials: int, storage: Path) -> dict[str, Any]:
@@ -81,17 +154,15 @@ def measure(num_trials: int, storage: Path) -> dict[str, Any]:
     exp = validate_experiment(trivial_experiment(
         num_trials, name=f"b5-{num_trials}", epochs=EPOCHS, scheduler="asha", max_concurrent=2))
     ledger = EpochLedger("val_accuracy")
-    rss_before = rss_mb()[0]
     with RssSampler() as rss, LoadWatch() as load:
         ledger.restart_clock()
         result = raytuner.run(exp, storage=storage, callbacks=[ledger], stop=ledger,
-                 shared_storage=True,  # one machine: every node shares its disk
+                              shared_storage=True,  # one machine: every node shares its disk
                               overwrite=True)
         wall = time.monotonic() - ledger.t0
     return {"trials": result.summary["num_trials"], "epochs": ledger.epochs, "wall_s": wall,
             "last_result_s": ledger.records[-1].t if ledger.records else None,
-            "rss_before_mb": rss_before, "rss_after_mb": rss_mb()[0], "rss_peak_mb": rss.peak,
-            **load.as_dict()}
+            **rss.as_dict(), **load.as_dict()}
 
 
 def measure_in_fresh_process(num_trials: int, timeout_s: float) -> dict[str, Any]:
@@ -124,46 +195,105 @@ def run(opts: Options) -> Report:
             if cluster is not None:
                 stop_local_cluster(cluster)
     else:
+        partial = opts.out_dir / "b5_scale.partial.json"
+        if opts.extra.get("report_only"):  # the sizes finished so far, e.g. after a stop
+            saved = json.loads(partial.read_text(encoding="utf-8"))
+            return _report({int(n): r for n, r in saved.items()}, opts)
         for n in sizes:
-            results[n] = measure_in_fresh_process(n, timeout_s=3600)
+            results[n] = measure_in_fresh_process(n, timeout_s=6 * 3600)
+            opts.out_dir.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(results), encoding="utf-8")
     return _report(results, opts)
 
 
-def _growth(results: dict[int, dict[str, Any]], key: str) -> str:
-    """Per-trial increments between consecutive sizes."""
+PROCESSES = {"driver": "driver", "gcs": "GCS server", "raylets": "raylets (3, summed)"}
+
+
+def linear_fit(xs: list[float], ys: list[float]) -> dict[str, float | None]:
+    """Least-squares line ``y = slope * x + intercept``, its R^2 and the largest residual
+    relative to the fitted value (how far from linear the worst size is)."""
+    n = len(xs)
+    if n < 2:
+        return {"slope": None, "intercept": None, "r2": None, "max_rel_residual": None}
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    intercept = my - slope * mx
+    fitted = [slope * x + intercept for x in xs]
+    ss_res = sum((y - f) ** 2 for y, f in zip(ys, fitted, strict=True))
+    ss_tot = sum((y - my) ** 2 for y in ys)
+    rel = [abs(y - f) / abs(f) for y, f in zip(ys, fitted, strict=True) if f]
+    return {"slope": slope, "intercept": intercept,
+            "r2": 1 - ss_res / ss_tot if ss_tot else 1.0,
+            "max_rel_residual": max(rel) if rel else 0.0}
+
+
+def growth(results: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Linear fits of wall time and of each process's peak RSS against trials, and the
+    largest size's time against the smallest size's time per trial scaled up."""
     sizes = sorted(results)
-    parts = []
-    for a, b in zip(sizes, sizes[1:], strict=False):
-        delta = (results[b][key] - results[a][key]) / (b - a)
-        parts.append(f"{a}->{b}: {delta * 1024:.1f} KiB/trial" if key.endswith("_mb")
-                     else f"{a}->{b}: {delta:.3f} s/trial")
-    return "; ".join(parts)
+    fits = {"wall_s": linear_fit(sizes, [results[n]["wall_s"] for n in sizes])}
+    for key in PROCESSES:
+        fits[f"{key}_rss_peak_mb"] = linear_fit(
+            sizes, [results[n][f"{key}_rss_peak_mb"] for n in sizes])
+    small, large = sizes[0], sizes[-1]
+    ideal = results[small]["wall_s"] / small * large
+    return {"fits": fits, "smallest": small, "largest": large, "ideal_s": ideal,
+            "ratio_to_ideal": results[large]["wall_s"] / ideal}
+
+
+def _fit_text(fit: dict[str, float | None], unit: str) -> str:
+    if fit["slope"] is None:
+        return "one size only: no fit"
+    sign = "-" if fit["intercept"] < 0 else "+"
+    return (f"{fit['slope']:.4g} {unit}/trial {sign} {abs(fit['intercept']):.4g} {unit}, "
+            f"R^2 {fit['r2']:.4f}, worst size {100 * fit['max_rel_residual']:.1f}% off the line")
 
 
 def _report(results: dict[int, dict[str, Any]], opts: Options) -> Report:
-    rows = [[n, r["trials"], r["epochs"], r["wall_s"], n / r["wall_s"], r["rss_before_mb"],
-             r["rss_peak_mb"], r["rss_peak_mb"] - r["rss_before_mb"], r["load_mean_1m"]]
-            for n, r in sorted(results.items())]
-    header = ["trials", "trials run", "epochs", "wall s", "trials/s", "driver RSS before MiB",
-              "driver RSS peak MiB", "growth MiB", "mean 1-min load"]
-    for r in results.values():
-        r["rss_growth_mb"] = r["rss_peak_mb"] - r["rss_before_mb"]
+    rows = []
+    for n, r in sorted(results.items()):
+        rows.append([n, r["trials"], r["epochs"], r["wall_s"], n / r["wall_s"],
+                     *[r[f"{k}_rss_{w}_mb"] for k in PROCESSES for w in ("before", "peak")],
+                     *[1024 * (r[f"{k}_rss_peak_mb"] - r[f"{k}_rss_before_mb"]) / n
+                       for k in PROCESSES], r["load_mean_1m"]])
+    header = ["trials", "trials run", "epochs", "wall s", "trials/s",
+              *[f"{label} RSS {w} MiB" for label in PROCESSES.values()
+                for w in ("before", "peak")],
+              *[f"{label} KiB/trial" for label in PROCESSES.values()], "mean 1-min load"]
+    grown = growth(results)
+    fits = grown["fits"]
+    lines = [f"- wall time: {_fit_text(fits['wall_s'], 's')}"]
+    lines += [f"- {label} peak RSS: {_fit_text(fits[f'{k}_rss_peak_mb'], 'MiB')}"
+              for k, label in PROCESSES.items()]
+    verdict = "within" if grown["ratio_to_ideal"] <= RAY_RELEASE_RATIO else "outside"
     markdown = (
         f"Trivial raytuner trials (`benchmarks.datasets:trivial`, 4-unit MLP, up to {EPOCHS} "
         "epochs, random search, ASHA grace 1 eta 2, a checkpoint per epoch), 2 at a time on a "
         "local `ray.cluster_utils.Cluster` (head 0 CPUs, two 1-CPU worker nodes)"
         + ("; smoke: in-process on the shared test cluster" if opts.smoke else
-           "; each size in a fresh driver process") + ".\n\n"
+           "; each size in a fresh driver process, back to back") + ". RSS read from /proc "
+        "for the driver and for the GCS server and raylets that this driver's cluster started "
+        "(its descendants by name); KiB/trial = (peak - before) / trials. Wall-clock figures "
+        "were taken under the load in the last column; epochs, trial counts and memory are "
+        "not load-sensitive.\n\n"
         + markdown_table(header, rows)
-        + f"\n\nGrowth per added trial: wall {_growth(results, 'wall_s')}; driver RSS "
-        f"{_growth(results, 'rss_growth_mb')}.\n")
+        + "\n\nLinear fits against the number of trials (least squares):\n\n"
+        + "\n".join(lines)
+        + f"\n\nLargest size {grown['largest']}: {results[grown['largest']]['wall_s']:.1f} s "
+        f"against {grown['ideal_s']:.1f} s for the smallest size's time per trial "
+        f"({grown['smallest']} trials) scaled up: {grown['ratio_to_ideal']:.2f}x, {verdict} "
+        f"the {RAY_RELEASE_RATIO}x that Ray's release test allows its 10,000 one-second "
+        "trials over their ideal time.\n")
     sizes = sorted(results)
-    plot = plot_lines(opts.out_dir / "b5_scale.png",
-                      {"wall s": [(sizes, [results[n]["wall_s"] for n in sizes])],
-                       "driver RSS peak - before (MiB)": [(sizes, [results[n]["rss_growth_mb"]
-                                                                    for n in sizes])]},
-                      xlabel="trials", ylabel="seconds / MiB", title="B5: scale with trials")
-    return Report("b5_scale", "B5: scale", markdown, [plot], {"results": results})
+    series = {"wall s": [(sizes, [results[n]["wall_s"] for n in sizes])]}
+    for key, label in PROCESSES.items():
+        series[f"{label} peak RSS MiB"] = [(sizes, [results[n][f"{key}_rss_peak_mb"]
+                                                    for n in sizes])]
+    plot = plot_lines(opts.out_dir / "b5_scale.png", series, xlabel="trials",
+                      ylabel="seconds / MiB", title="B5: scale with trials")
+    return Report("b5_scale", "B5: scale", markdown, [plot],
+                  {"results": results, "growth": grown})
 
 
 def _worker_main(argv: list[str] | None = None) -> int:

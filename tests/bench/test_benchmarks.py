@@ -61,6 +61,30 @@ def test_ledger_counts_epochs_exactly_and_stops_at_budget() -> None:
     assert best_at(counts, best, 1) == 0.5 and best_at(counts, best, 0) is None
 
 
+def test_b1_schedule_keeps_every_seed_of_the_goal_methods() -> None:
+    from benchmarks.search_efficiency import FULL, METHODS, _schedule
+
+    order = _schedule(FULL, list(METHODS), None)
+    seeds = {m: [s for s, k in order if k == m] for m in METHODS}
+    assert seeds["a"] == seeds["d"] == seeds["e"] == seeds["f"] == list(range(FULL["seeds"]))
+    assert seeds["b"] == seeds["c"] == list(range(FULL["secondary_seeds"]))
+    assert FULL["seeds"] >= 5 and order[:2] == [(0, "a"), (0, "d")]  # seed by seed
+    assert _schedule({"seeds": 2}, ["b", "a"], None) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
+
+
+def test_b5_linear_fit_and_growth() -> None:
+    from benchmarks.scale import growth, linear_fit
+
+    fit = linear_fit([100, 300, 1000], [12.0, 32.0, 102.0])
+    assert fit["slope"] == pytest.approx(0.1) and fit["intercept"] == pytest.approx(2.0)
+    assert fit["r2"] == pytest.approx(1.0) and fit["max_rel_residual"] == pytest.approx(0.0)
+    bent = linear_fit([100, 300, 1000], [10.0, 30.0, 400.0])
+    assert bent["r2"] < 0.99 and bent["max_rel_residual"] > 0.2
+    row = {"driver_rss_peak_mb": 1.0, "gcs_rss_peak_mb": 1.0, "raylets_rss_peak_mb": 1.0}
+    grown = growth({100: {"wall_s": 10.0, **row}, 1000: {"wall_s": 150.0, **row}})
+    assert grown["ideal_s"] == pytest.approx(100.0) and grown["ratio_to_ideal"] == 1.5
+
+
 def test_markdown_helpers() -> None:
     table = markdown_table(["a", "b"], [[1, 0.12345], ["x", None]])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | 0.123 |", "| x | - |"]
@@ -107,18 +131,24 @@ def _smoke(name: str, tmp_path: Path, **extra) -> tuple[str, dict]:
 def test_b1_smoke_every_method_spends_exactly_the_budget(cluster, tmp_path: Path) -> None:
     text, data = _smoke("b1", tmp_path)
     budget = data["size"]["budget"]
-    assert set(data["runs"]) == {"a", "b", "c", "d", "e"}
+    assert set(data["runs"]) == {"a", "b", "c", "d", "e", "f"}
+    assert data["seeds"] == {key: 1 for key in "abcdef"}
     for key, runs in data["runs"].items():
         for run in runs:
             assert run["epochs"] == budget, (key, run["epochs"])
             assert run["curve"]["n"] == list(range(1, budget + 1))
             assert run["best"]["1.0"] is not None
-    assert "Goals:" in text and "(e) Optuna" in text
+    assert "Goals:" in text and "(e) Optuna" in text and "(f) Optuna TPE + Successive" in text
+    assert "against (f)" in text  # (d) is held against the ASHA-like Optuna peer too
     # the runs saved along the way rebuild the same report without running anything
     from benchmarks.search_efficiency import run as run_b1
 
     again = run_b1(Options(smoke=True, out_dir=tmp_path, extra={"report_only": True}))
     assert again.data["runs"]["d"][0]["epochs"] == budget
+    # --resume keeps the saved runs and has nothing left to run
+    resumed = run_b1(Options(smoke=True, out_dir=tmp_path, extra={"resume": True}))
+    assert {k: [r["wall_s"] for r in v] for k, v in resumed.data["runs"].items()} == {
+        k: [r["wall_s"] for r in v] for k, v in data["runs"].items()}
 
 
 @pytest.mark.slow
@@ -170,9 +200,19 @@ def test_b4_smoke_runs_with_and_without_loggers(cluster, tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_b5_smoke_runs_every_size(cluster, tmp_path: Path) -> None:
-    _, data = _smoke("b5", tmp_path)
+    text, data = _smoke("b5", tmp_path)
     for size, outcome in data["results"].items():
-        assert outcome["trials"] == int(size) and outcome["rss_peak_mb"] > 0
+        assert outcome["trials"] == int(size)
+        # the cluster's own daemons, found among this process's descendants: 1 GCS, 3 raylets
+        assert outcome["daemon_counts"] == {"gcs_server": 1, "raylet": 3}
+        for proc in ("driver", "gcs", "raylets"):
+            assert 0 < outcome[f"{proc}_rss_before_mb"] <= outcome[f"{proc}_rss_peak_mb"]
+            assert outcome[f"{proc}_rss_after_mb"] > 0
+    fits = data["growth"]["fits"]
+    assert set(fits) == {"wall_s", "driver_rss_peak_mb", "gcs_rss_peak_mb",
+                         "raylets_rss_peak_mb"}
+    assert fits["wall_s"]["slope"] is not None and data["growth"]["ratio_to_ideal"] > 0
+    assert "GCS server" in text and "Linear fits" in text
 
 
 @pytest.mark.slow
