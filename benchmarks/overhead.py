@@ -170,7 +170,10 @@ def run(opts: Options) -> Report:
     try:
         with tempfile.TemporaryDirectory(prefix="b2-") as tmp:
             for rep in range(reps):
-                for label, fn in VARIANTS.items():
+                # alternate the order so that a Ray session's growing state or a drifting load
+                # favours no variant
+                order = list(VARIANTS.items())
+                for label, fn in order if rep % 2 == 0 else order[::-1]:
                     with LoadWatch() as load:
                         outcome = fn(per_variant[label], Path(tmp) / f"{rep}")
                     outcome.update(load.as_dict(), rate=outcome["trials"] / outcome["seconds"],

@@ -26,8 +26,11 @@ SECTIONS: list[tuple[str, str, str, str]] = [
      "`raytuner run experiments/digits.yaml` and `benchmarks/bare_tune_digits.py` (the same "
      "job written by hand with Ray Tune: its own data code, CNN and loop, HyperOpt + ASHA, "
      "actor reuse, `with_parameters`, a checkpoint per epoch) in fresh processes, alternating; "
-     "then `raytuner plan` of the same file. The two searches draw different configurations, "
-     "so the epochs ASHA lets run differ: the per-epoch row is the like-for-like one."),
+     "then `raytuner plan` of the same file. The two searches draw different configurations "
+     "(HyperOpt over raytuner's nested optimizer choice, over a flat one by hand), so the "
+     "epochs ASHA lets run and their cost differ: the row 'inside a trial, per epoch, beyond "
+     "training + evaluation' compares the two tools' own costs, the row after it the cost of "
+     "the configurations each search chose."),
     ("b2_overhead", "B2: per-trial overhead of short trials",
      "python -m benchmarks b2 --trials 200,40",
      "Trivial trials (a 4-unit MLP, one epoch on 12 samples, a checkpoint, a report) through "
@@ -58,6 +61,8 @@ GOALS: list[tuple[str, str, str, str, float]] = [
      "<=", 1.10),
     ("default_experiment", "ratio_per_epoch",
      "default job, time inside the run per epoch, vs hand-written Ray Tune", "<=", 1.10),
+    ("default_experiment", "ratio_overhead_per_epoch",
+     "default job, a trial's own cost per epoch beyond training (like for like)", "<=", 1.10),
     ("b3_trial_speed", "ratio_train", "trial loop, training part, vs bare PyTorch", ">=", 0.97),
     ("b3_trial_speed", "ratio_end_to_end", "trial loop end to end vs bare PyTorch", ">=",
      0.90),
