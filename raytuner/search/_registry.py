@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from raytuner.errors import ConfigError
 from raytuner.registry import Registry
 from raytuner.search.domains import Param
 
@@ -102,6 +103,16 @@ class TrialScheduler:
     def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
         """The Ray Tune trial scheduler (``space``: the parsed search space)."""
         raise NotImplementedError
+
+
+def check_grace_period(cfg: SchedulerConfig, longest: int, rule: str) -> None:
+    """ConfigError when ``grace_period`` is longer than the longest trial: ``rule`` (a
+    stopping scheduler) could then never stop a trial early."""
+    if cfg.grace_period > longest:
+        raise ConfigError(f"grace_period {cfg.grace_period} is longer than the longest "
+                          f"trial ({longest} epochs, train.epochs): {rule} could never stop a "
+                          f"trial early; use at most {longest}, or scheduler name fifo",
+                          path="search.scheduler.grace_period")
 
 
 SEARCHERS: Registry[type[SearchAlgorithm]] = Registry("search algorithm")

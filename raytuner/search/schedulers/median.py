@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from raytuner.errors import ConfigError
-from raytuner.search._registry import SCHEDULERS, Budget, TrialScheduler
+from raytuner.search._registry import (
+    SCHEDULERS,
+    Budget,
+    TrialScheduler,
+    check_grace_period,
+)
 
 if TYPE_CHECKING:
     from raytuner.config.schema import SchedulerConfig
@@ -25,11 +29,7 @@ class Median(TrialScheduler):
 
     @classmethod
     def check(cls, cfg: SchedulerConfig, longest: int) -> None:
-        if cfg.grace_period > longest:
-            raise ConfigError(f"grace_period {cfg.grace_period} is longer than the longest "
-                              f"trial ({longest} epochs, train.epochs): the median rule could "
-                              f"never stop a trial early; use at most {longest}, or scheduler "
-                              "name fifo", path="search.scheduler.grace_period")
+        check_grace_period(cfg, longest, "the median rule")
 
     @classmethod
     def epochs(cls, trials: int, cfg: SchedulerConfig, epoch_values: list[int]
