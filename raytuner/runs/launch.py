@@ -25,7 +25,7 @@ from raytuner.runs.folder import EXPERIMENT_FILE, SUMMARY_FILE, load_run_experim
 from raytuner.runs.interrupt import interrupted_error, watch_interrupt
 from raytuner.runs.lock import hold_existing_run, hold_new_run
 from raytuner.runs.repro import write_record
-from raytuner.runs.rundir import prepare_run_dir, start_or_resume
+from raytuner.runs.rundir import prepare_run_dir, refuse_existing_local_run, start_or_resume
 from raytuner.runs.smoke import smoke_experiment
 from raytuner.search.space import searched_paths
 from raytuner.search.warmstart import check_warm_start
@@ -130,6 +130,8 @@ def run(exp: Experiment, *, storage: str | Path | None = None, name: str | None 
     name = name or exp.name
     check_warm_start(exp)
     check_local_resources(exp, address)
+    if not (overwrite or resume_existing):
+        refuse_existing_local_run(storage, name)
     # One driver per run folder, held from before --overwrite deletes it to the run's end.
     with hold_new_run(storage, name):
         return _run_locked(exp, storage, name, address=address, overwrite=overwrite,

@@ -87,6 +87,26 @@ def start_or_resume(exp: Experiment, storage: str | Path | None, name: str, *,
     return None, True
 
 
+def _exists_error(run_dir: Path) -> ConfigError:
+    return ConfigError(f"run folder {run_dir} already exists; use `raytuner resume {run_dir}` "
+                       "to continue it, --overwrite to replace it, or --name to pick another name")
+
+
+def refuse_existing_local_run(storage: str | Path | None, name: str) -> None:
+    """ConfigError when the local run folder ``storage/name`` already holds a run.
+
+    Checked before the run folder's lock is taken: a folder that exists is refused as such,
+    whether or not another driver still holds it (that one's lock would give the less useful
+    "in use" answer). A URI run is checked under its lease, in :func:`prepare_run_dir`.
+    """
+    storage = default_storage(storage)
+    if is_uri(storage):
+        return
+    run_dir = Path(storage).expanduser().resolve() / name
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise _exists_error(run_dir)
+
+
 def prepare_run_dir(storage: str | Path | None, name: str, *, overwrite: bool) -> Path:
     """Create ``storage/name`` for a new run; refuse to replace an existing run unless asked.
 
@@ -100,9 +120,7 @@ def prepare_run_dir(storage: str | Path | None, name: str, *, overwrite: bool) -
     run_dir = storage / name
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
-            raise ConfigError(f"run folder {run_dir} already exists; use `raytuner resume "
-                              f"{run_dir}` to continue it, --overwrite to replace it, or "
-                              "--name to pick another name")
+            raise _exists_error(run_dir)
         shutil.rmtree(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
