@@ -99,12 +99,11 @@ def refuse_existing_local_run(storage: str | Path | None, name: str) -> None:
     whether or not another driver still holds it (that one's lock would give the less useful
     "in use" answer). A URI run is checked under its lease, in :func:`prepare_run_dir`.
     """
-    storage = default_storage(storage)
-    if is_uri(storage):
+    if is_uri(default_storage(storage)):
         return
-    run_dir = Path(storage).expanduser().resolve() / name
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        raise _exists_error(run_dir)
+    found = existing_run(storage, name)
+    if found is not None:
+        raise _exists_error(found)
 
 
 def prepare_run_dir(storage: str | Path | None, name: str, *, overwrite: bool) -> Path:
