@@ -115,13 +115,25 @@ def _record(trial: Any, frame: Any, analysis: Any, exp: Experiment) -> dict[str,
     }
 
 
-def best_record(records: list[dict[str, Any]], mode: str) -> dict[str, Any] | None:
-    """The trial with the best value of the search metric over all its epochs."""
+def ranked_records(records: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
+    """The trials that reported the search metric, best first: by their best value, a tie by
+    the earlier epoch it came at, then by trial id.
+
+    Ties are common (an accuracy on a few hundred examples takes few values) and Ray lists
+    the trials in a different order in memory and read back from the run folder: without the
+    tie-breaks ``summary.json`` and a later ``raytuner report`` named different best trials.
+    """
+    sign = -1.0 if mode == "max" else 1.0
     scored = [r for r in records if r["best"] is not None]
-    if not scored:
-        return None
-    pick = max if mode == "max" else min
-    return pick(scored, key=lambda r: r["best"])
+    return sorted(scored, key=lambda r: (sign * r["best"], r.get("best_epoch") or math.inf,
+                                         r["trial_id"]))
+
+
+def best_record(records: list[dict[str, Any]], mode: str) -> dict[str, Any] | None:
+    """The trial with the best value of the search metric over all its epochs (the first
+    of :func:`ranked_records`)."""
+    ranking = ranked_records(records, mode)
+    return ranking[0] if ranking else None
 
 
 def build_summary(run_dir: str | Path, exp: Experiment, *, wall_time_s: float | None = None,
@@ -169,8 +181,7 @@ def summary_table(summary: dict[str, Any], limit: int = 10, width: int = 80) -> 
     """The top trials as a text table, within ``width`` columns where the searched values
     allow (the last part of each dotted key names its column; columns drop from the right)."""
     metric, mode = summary["metric"], summary["mode"]
-    trials = [t for t in summary["trials"] if t["best"] is not None]
-    trials.sort(key=lambda t: t["best"], reverse=(mode == "max"))
+    trials = ranked_records(summary["trials"], mode)
     params = sorted({k for t in summary["trials"] for k in t["config"]})[:5]
     short = [p.rsplit(".", 1)[-1] for p in params]
     names = [s if short.count(s) == 1 else p for p, s in zip(params, short, strict=True)]

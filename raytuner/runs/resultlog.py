@@ -8,6 +8,14 @@ when a killed driver is resumed from a state saved before the last results. Ray'
 append every result, so ``result.json`` would list those epochs twice; raytuner's TensorBoard
 view keeps the first report of each epoch, and so do these loggers, so ``result.json``,
 ``progress.csv``, ``summary.json`` and TensorBoard agree, each epoch once.
+
+Ray's loggers also lose epochs: they write into the driver's staging folder, which Ray copies to
+the run folder every 10 s or more, and each time a trial starts again (a retry after a failure, a
+PBT exploit, an unpause) they first copy the run folder's file back over the staging one. A
+restart within those seconds of the last copy put back a file without the latest epochs (a
+retried trial's ``result.json`` was seen holding epochs [3, 4] and [1, 3, 4] of 1-4). These
+loggers restore from the run folder only when the staging folder has no copy yet: a resumed
+driver, whose staging folder is new.
 """
 
 from __future__ import annotations
@@ -51,6 +59,12 @@ class _EpochsOnce:
 
     def _recorded(self, trial_dir: str) -> int:
         raise NotImplementedError
+
+    def _restore_from_remote(self, file_name: str, trial: Any) -> None:
+        # The staging copy is what this driver wrote: never older than the run folder's.
+        if Path(trial.local_path, file_name).exists():
+            return
+        super()._restore_from_remote(file_name, trial)  # type: ignore[misc]
 
     def _is_new_epoch(self, trial: Any, result: dict[str, Any]) -> bool:
         seen: dict[str, int] = self.__dict__.setdefault("_raytuner_last_epoch", {})

@@ -5,6 +5,8 @@ for it (a real local Ray, real processes killed with SIGKILL by a driver-side ca
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import os
 import signal
@@ -43,10 +45,21 @@ def kill_and_wait(pid: int, timeout: float = 30.0) -> None:
     raise AssertionError(f"worker {pid} survived SIGKILL for {timeout} s")
 
 
+def leave_stale_copy(trial: Any) -> None:
+    """Put the trial's ``result.json`` and ``progress.csv`` in the run folder back to what
+    Ray's periodic copy of the driver's staging folder (every 10 s or more) holds when the
+    trial fails soon after one: every epoch but the last. Ray's loggers copied that back over
+    the staging files when the trial restarted, losing the last epoch (seen in CI)."""
+    for name in ("result.json", "progress.csv"):
+        lines = Path(trial.local_path, name).read_text().splitlines(keepends=True)
+        Path(trial.path, name).write_text("".join(lines[:-1]))
+
+
 class KillWorkers(tune.Callback):
     """Driver-side: kill the first trial's worker once mid-epoch (right after the result of
-    ``mid_epoch_after`` reached the driver, while the next epoch runs), then kill that trial's
-    worker again the moment the trial completes, while Tune caches it for the next trial."""
+    ``mid_epoch_after`` reached the driver, while the next epoch runs, and the run folder's
+    copy of its result files lags one epoch behind), then kill that trial's worker again the
+    moment the trial completes, while Tune caches it for the next trial."""
 
     def __init__(self, mid_epoch_after: int = 2):
         self.mid_epoch_after = mid_epoch_after
@@ -57,6 +70,7 @@ class KillWorkers(tune.Callback):
                         **info: Any) -> None:
         if self.victim is None and result["epoch"] == self.mid_epoch_after:
             self.victim = trial.trial_id
+            leave_stale_copy(trial)  # the loggers (earlier callbacks) have this epoch
             kill_and_wait(result["pid"])
             self.killed.append(("mid-epoch", trial.trial_id, result["pid"]))
 
@@ -76,6 +90,9 @@ def killed_run(ray_session, tmp_path_factory) -> dict[str, Any]:
         "model": {"name": "tests.faulty:factory", "hidden": 16, "epoch_sleep_s": 1.0},
         "search.num_samples": 3, "search.max_concurrent": 1, "search.n_initial_points": 3,
         "search.scheduler": {"name": "fifo"}, "failure.max_retries": 2,
+        # Ray copies the staging folder to the run folder only at the start and the end
+        # (env below), and not every `keep` checkpoints: the stale copy stays until the retry.
+        "checkpoint.keep": 10_000,
         "search.space": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}}})
     killer = KillWorkers()
     logger = logging.getLogger("raytuner.ray_compat")
@@ -83,11 +100,17 @@ def killed_run(ray_session, tmp_path_factory) -> dict[str, Any]:
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     logger.addHandler(handler)
+    period = os.environ.get("TUNE_GLOBAL_CHECKPOINT_S")
+    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "3600"  # read by the driver's TuneController
     try:
         result = raytuner.run(validate_experiment(raw), storage=tmp / "runs",
                               callbacks=[killer])
     finally:
         logger.removeHandler(handler)
+        if period is None:
+            os.environ.pop("TUNE_GLOBAL_CHECKPOINT_S")
+        else:
+            os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = period
     from ray.tune import ExperimentAnalysis
 
     failures = {t.trial_id: t.run_metadata.num_failures
@@ -97,10 +120,13 @@ def killed_run(ray_session, tmp_path_factory) -> dict[str, Any]:
 
 
 def _epochs(trial_dir: Path) -> list[int]:
-    import json
-
     lines = (trial_dir / "result.json").read_text().splitlines()
     return [json.loads(line)["epoch"] for line in lines if line]
+
+
+def _csv_epochs(trial_dir: Path) -> list[int]:
+    with (trial_dir / "progress.csv").open(newline="") as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
 
 
 def test_worker_killed_mid_epoch_retries_from_its_checkpoint_each_epoch_once(killed_run
@@ -116,6 +142,7 @@ def test_worker_killed_mid_epoch_retries_from_its_checkpoint_each_epoch_once(kil
         assert len(steps) == len(set(steps)), f"duplicate steps in {series}: {steps}"
     for trial_id, trial in trials.items():  # every trial: epochs 1-4, each exactly once
         assert _epochs(Path(trial["path"])) == [1, 2, 3, 4], trial_id
+        assert _csv_epochs(Path(trial["path"])) == [1, 2, 3, 4], trial_id
         assert trial["epochs"] == 4
         run = next(r for r in mux.Runs() if trial_id in r)
         steps = [s for s, _ in scalars(mux, run, layout.metric_tag("val_accuracy"))]

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from raytuner.after.summary import ranked_records
 from raytuner.runs.folder import RESULT_FILE
 from raytuner.text import render_table
 from raytuner.trial.status import FINAL_STATUSES
@@ -15,16 +16,10 @@ from raytuner.trial.status import FINAL_STATUSES
 FINISHED = FINAL_STATUSES
 
 
-def ranked(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Trials with a result, best first."""
-    scored = [t for t in summary["trials"] if t["best"] is not None]
-    return sorted(scored, key=lambda t: t["best"], reverse=(summary["mode"] == "max"))
-
-
 def leaderboard(summary: dict[str, Any], top: int = 10) -> list[dict[str, Any]]:
     """The ``top`` trials: rank, id, status, epochs, time, config and metrics."""
     rows = []
-    for rank, trial in enumerate(ranked(summary)[:top], start=1):
+    for rank, trial in enumerate(ranked_records(summary["trials"], summary["mode"])[:top], start=1):
         metrics = trial.get("metrics") or {}
         rows.append({
             "rank": rank,
