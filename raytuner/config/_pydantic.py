@@ -34,7 +34,9 @@ def _section_fields(cls: type[BaseModel], loc: tuple) -> list[str] | None:
 def _describe_error(cls: type[BaseModel], error: dict, prefix: str) -> tuple[str, str]:
     """(key path, message) for one pydantic error."""
     loc = tuple(error["loc"])
-    path = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
+    path = ""
+    for part in ((prefix,) if prefix else ()) + loc:  # list items as key[i], as YAML users say
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _section_fields(cls, loc[:-1]) or []
@@ -67,6 +69,10 @@ def validate_section(cls: type[BaseModel], data: Any, *, path: str = "",
                           f"{data!r}", source=source, path=path or None)
     try:
         return cls.model_validate(data)
+    except ConfigError as exc:  # raised by a section's own validator: it names the key
+        if exc.source is None and source is not None:
+            raise ConfigError(str(exc), source=source) from None
+        raise
     except ValidationError as exc:
         errors = exc.errors()
         key_path, message = _describe_error(cls, errors[0], path)

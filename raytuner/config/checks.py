@@ -35,6 +35,8 @@ def check_train_options(exp: Experiment) -> None:
 def check_consistency(exp: Experiment, space: Space) -> None:
     """Refuse settings that cannot all hold at once; each error names the key to change."""
     check_mode(exp.search.metric, exp.search.mode)
+    _check_multi_objective(exp)
+    _check_sampler(exp)
     longest = int(max_value(space, "train.epochs", exp.train.epochs))
     scheduler = exp.search.scheduler
     factory = SCHEDULERS.get(scheduler.name).factory
@@ -73,3 +75,27 @@ def _check_nesterov(exp: Experiment, searched: set[str]) -> None:
     if train.momentum == 0 and "train.momentum" not in searched:
         raise ConfigError("nesterov needs momentum > 0 (momentum is 0); set train.momentum "
                           "or remove nesterov", path="train.nesterov")
+
+
+def _check_multi_objective(exp: Experiment) -> None:
+    """Several objectives need a search algorithm and a scheduler that can rank by several
+    metrics; the errors list those that can."""
+    if not exp.search.multi_objective:
+        return
+    for key, registry in (("search.algorithm", SEARCHERS),
+                          ("search.scheduler.name", SCHEDULERS)):
+        name = exp.search.algorithm if key == "search.algorithm" else exp.search.scheduler.name
+        if not registry.get(name).factory.multi_objective:
+            able = [n for n in registry.names() if registry.get(n).factory.multi_objective]
+            does = "searches for" if key == "search.algorithm" else "stops trials by"
+            raise ConfigError(f"{name!r} {does} one metric, and search.objectives lists "
+                              f"{len(exp.search.goals)}; use one of: {', '.join(able)}",
+                              path=key)
+
+
+def _check_sampler(exp: Experiment) -> None:
+    search = exp.search
+    if search.sampler != "tpe" and search.algorithm != "optuna":
+        raise ConfigError(f"sampler {search.sampler!r} is an Optuna sampler (algorithm is "
+                          f"{search.algorithm!r}); use algorithm: optuna, or drop sampler",
+                          path="search.sampler")

@@ -35,6 +35,10 @@ class Metric:
     #: experiment uses it (``search.metric`` or ``train.metrics``); ``raytuner report`` always
     #: shows it for the best checkpoint. ROC-AUC alone costs seconds per epoch on large sets.
     on_request: bool = False
+    #: a cost of the model rather than of its predictions (size, speed): measured once per
+    #: trial by :mod:`raytuner.trial.costs` (a trial's architecture is fixed), reported every
+    #: epoch when the experiment uses it
+    cost: bool = False
 
 
 #: in the order a trial reports them (every epoch unless said otherwise)
@@ -53,6 +57,11 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("val_recall", "max", share=True, spread=True, on_request=True),
     Metric("val_f1", "max", share=True, spread=True, on_request=True),
     Metric("val_roc_auc", "max", share=True, spread=True, on_request=True),
+    # costs of the model, when asked for (search.objectives, train.metrics)
+    Metric("params", "min", on_request=True, cost=True),
+    Metric("model_bytes", "min", on_request=True, cost=True),
+    Metric("latency_ms", "min", on_request=True, cost=True),
+    Metric("flops", "min", on_request=True, cost=True),
 )
 METRICS: dict[str, Metric] = {m.name: m for m in CATALOGUE}
 #: metrics that differ between cross-validation folds: reported as the mean and ``<name>_std``
@@ -94,10 +103,16 @@ def available_metrics(exp: Experiment | None = None, *, num_classes: int | None 
 
 def requested_metrics(exp: Experiment) -> list[str]:
     """The on-request metrics ``exp`` uses, so the loop computes them every epoch: those in
-    ``train.metrics`` and ``search.metric`` (whatever early stopping or a plateau schedule
-    watches is the search metric or ``val_loss``)."""
-    wanted = {*exp.train.metrics, exp.search.metric.removesuffix(SPREAD_SUFFIX)}
+    ``train.metrics``, ``search.metric`` and ``search.objectives`` (whatever early stopping or
+    a plateau schedule watches is the search metric or ``val_loss``)."""
+    wanted = {*exp.train.metrics,
+              *(metric.removesuffix(SPREAD_SUFFIX) for metric, _ in exp.search.goals)}
     return [m.name for m in CATALOGUE if m.on_request and m.name in wanted]
+
+
+def is_cost(name: str) -> bool:
+    """True for a cost of the model (params, model_bytes, latency_ms, flops)."""
+    return name in METRICS and METRICS[name].cost
 
 
 def reported_metrics(exp: Experiment | None = None, *, num_classes: int | None = None
@@ -133,8 +148,10 @@ def check_metric_name(name: str, exp: Experiment | None = None, *, path: str = "
                           f"{', '.join(names)}", path=path)
 
 
-def check_mode(metric: str, mode: str, *, path: str = "search.mode") -> None:
-    """A ConfigError when ``mode`` contradicts the metric's direction.
+def check_mode(metric: str, mode: str, *, path: str = "search.mode",
+               key: str = "search.metric") -> None:
+    """A ConfigError when ``mode`` contradicts the metric's direction (``key``: where the
+    metric is named).
 
     An error, not a warning: minimizing an accuracy (or maximizing a loss) silently spends the
     whole budget searching for the worst model; nobody wants that by accident.
@@ -142,5 +159,19 @@ def check_mode(metric: str, mode: str, *, path: str = "search.mode") -> None:
     better = direction(metric)
     if better in ("min", "max") and better != mode:
         word = "higher" if better == "max" else "lower"
-        raise ConfigError(f"mode {mode!r} contradicts search.metric {metric!r}, which is better "
+        raise ConfigError(f"mode {mode!r} contradicts {key} {metric!r}, which is better "
                           f"when {word}; use mode: {better}", path=path)
+
+
+def check_objectives(exp: Experiment) -> None:
+    """A ConfigError unless every entry of ``search.objectives`` is a metric the loop reports
+    for ``exp``, named once, with a mode that agrees with its direction."""
+    seen: set[str] = set()
+    for i, (metric, mode) in enumerate(exp.search.goals):
+        where = f"search.objectives[{i}]"
+        check_metric_name(metric, exp, path=f"{where}.metric")
+        if metric in seen:
+            raise ConfigError(f"{metric!r} is listed twice; each objective names another "
+                              "metric", path=f"{where}.metric")
+        seen.add(metric)
+        check_mode(metric, mode, path=f"{where}.mode", key=f"{where}.metric")

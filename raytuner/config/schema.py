@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from raytuner.config._pydantic import Strict
+from raytuner.errors import ConfigError
 from raytuner.search.schedulers import SCHEDULERS
 from raytuner.search.searchers import SEARCHERS
 from raytuner.search.space import Space, parse_space
@@ -163,12 +164,29 @@ class SchedulerConfig(Strict):
         return value
 
 
+class ObjectiveConfig(Strict):
+    """One entry of ``search.objectives``: a reported metric and whether more or less is
+    better."""
+
+    metric: str = Field(description="a metric the training loop reports")
+    mode: Literal["min", "max"]
+
+
 class SearchConfig(Strict):
     """``search``: what to search and how."""
 
     algorithm: SEARCHERS.field() = "hyperopt"
     metric: str = Field("val_accuracy", description="metric the search optimizes")
     mode: Literal["min", "max"] = "max"
+    objectives: list[ObjectiveConfig] | None = Field(
+        None, min_length=2, max_length=3,
+        description="2 or 3 {metric, mode} optimized together (a Pareto front), instead of "
+                    "metric/mode; the first one is what early stopping by patience, the "
+                    "progress view and checkpoint retention rank by")
+    sampler: Literal["tpe", "nsga2"] = Field(
+        "tpe", description="optuna: TPE (one or several objectives) or NSGA-II (several)")
+    latency_batch: int = Field(64, ge=1, le=65_536, description="latency_ms: examples in the "
+                               "timed inference batch")
     num_samples: int = Field(10, ge=1, le=1_000_000, description="trials (grid: repeats)")
     max_concurrent: int | None = Field(None, ge=1, le=100_000,
                                        description="trials at once; default: what fits")
@@ -179,6 +197,45 @@ class SearchConfig(Strict):
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
     warm_start: str | None = Field(None, description="hyperopt: earlier run folder whose "
                                    "evaluated trials seed the searcher")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objectives_replace_metric(cls, raw: Any) -> Any:
+        # One place says what is optimized: objectives, or metric and mode. The first
+        # objective then stands in as metric/mode for what ranks by one metric.
+        if not isinstance(raw, dict) or raw.get("objectives") is None:
+            return raw
+        for key in ("metric", "mode"):
+            if key in raw:
+                raise ConfigError(f"{key} cannot be given with objectives (got {raw[key]!r}); "
+                                  "list every metric in objectives, or drop objectives",
+                                  path=f"search.{key}")
+        objectives = raw["objectives"]
+        if isinstance(objectives, list) and objectives and isinstance(objectives[0], dict):
+            first = objectives[0]
+            return {**raw, "metric": first.get("metric"), "mode": first.get("mode")}
+        return raw
+
+    @property
+    def multi_objective(self) -> bool:
+        """True when ``objectives`` lists several metrics."""
+        return bool(self.objectives)
+
+    @property
+    def goals(self) -> list[tuple[str, str]]:
+        """``(metric, mode)`` of every objective: ``objectives``, else the one metric."""
+        if self.objectives:
+            return [(o.metric, o.mode) for o in self.objectives]
+        return [(self.metric, self.mode)]
+
+    def plain(self) -> dict[str, Any]:
+        """Plain data of the section as a user writes it (metric/mode only without
+        objectives), so that it validates again."""
+        data = self.model_dump(mode="json")
+        if self.objectives:
+            data.pop("metric")
+            data.pop("mode")
+        return data
 
 
 class ResourcesConfig(Strict):
@@ -251,7 +308,7 @@ class Experiment(Strict):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/YAML-safe) of the whole experiment."""
-        return self.model_dump(mode="json")
+        return {**self.model_dump(mode="json"), "search": self.search.plain()}
 
     @property
     def model_name(self) -> str:

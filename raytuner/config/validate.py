@@ -17,7 +17,7 @@ from typing import Any
 
 from raytuner.config._pydantic import validate_section
 from raytuner.config.checks import check_consistency, check_train_options
-from raytuner.config.metrics import check_metric_name
+from raytuner.config.metrics import check_metric_name, check_objectives
 from raytuner.config.overrides import apply_overrides, set_dotted
 from raytuner.config.schema import DataConfig, Experiment, TrainConfig
 from raytuner.data import DATASETS, check_data_keys, resolve_data_paths
@@ -68,7 +68,10 @@ def validate_experiment(raw: Any, *, source: str = "<experiment>") -> Experiment
         exp.model = _model_section(exp.model)
         _check_data(exp.data)
         check_train_options(exp)
-        check_metric_name(exp.search.metric, exp, path="search.metric")
+        if exp.search.multi_objective:
+            check_objectives(exp)
+        else:
+            check_metric_name(exp.search.metric, exp, path="search.metric")
         for i, name in enumerate(exp.train.metrics):
             check_metric_name(name, exp, path=f"train.metrics[{i}]")
         exp._space = _check_space(exp)

@@ -122,7 +122,7 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     searcher, param_space = SEARCHERS.get(exp.search.algorithm).factory.build(
         exp.search, space, seed=exp.seed, max_concurrent=max_concurrent, warm=warm)
     factory = SCHEDULERS.get(exp.search.scheduler.name).factory
-    scheduler = factory.build(exp.search.scheduler, max_epochs(exp), space)
+    scheduler = factory.build(exp.search.scheduler, max_epochs(exp), space, exp.search)
     # Ray 2.60's PBT registers the checkpoint it copies a second time; with num_to_keep the
     # retention then deletes checkpoints still listed (and copied): pbt/pb2 keep every one.
     keep = None if factory.population else exp.checkpoint.keep

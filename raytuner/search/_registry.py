@@ -47,6 +47,8 @@ class SearchAlgorithm:
 
     #: whether it learns from results, so that ``search.warm_start`` applies
     learns_from_results = False
+    #: whether it can search ``search.objectives`` (several metrics at once)
+    multi_objective = False
 
     @classmethod
     def check_param(cls, param: Param, where: str) -> None:
@@ -81,6 +83,8 @@ class TrialScheduler:
     restores_trials: bool = False
     #: whether it changes running trials' settings, copying checkpoints between trials (pbt)
     population = False
+    #: whether it can rank trials by ``search.objectives`` (several metrics at once)
+    multi_objective = False
 
     @classmethod
     def check(cls, cfg: SchedulerConfig, longest: int) -> None:
@@ -100,8 +104,10 @@ class TrialScheduler:
         raise NotImplementedError
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
-        """The Ray Tune trial scheduler (``space``: the parsed search space)."""
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = (),
+              search: SearchConfig | None = None) -> Any:
+        """The Ray Tune trial scheduler (``space``: the parsed search space; ``search``: the
+        search section, whose ``goals`` a multi-objective scheduler ranks by)."""
         raise NotImplementedError
 
 

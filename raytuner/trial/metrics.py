@@ -19,8 +19,9 @@ import torch
 
 from raytuner.config.metrics import CATALOGUE
 
-#: the metrics computed only when asked for
-ON_REQUEST = tuple(m.name for m in CATALOGUE if m.on_request)
+#: the metrics computed from the logits only when asked for (the model's costs are measured
+#: by :mod:`raytuner.trial.costs`)
+ON_REQUEST = tuple(m.name for m in CATALOGUE if m.on_request and not m.cost)
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:

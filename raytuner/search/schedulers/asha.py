@@ -19,7 +19,7 @@ from raytuner.search._registry import (
 )
 
 if TYPE_CHECKING:
-    from raytuner.config.schema import SchedulerConfig
+    from raytuner.config.schema import SchedulerConfig, SearchConfig
     from raytuner.search.domains import Param
 
 
@@ -74,7 +74,8 @@ class ASHA(TrialScheduler):
         return budget, details
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = (),
+              search: SearchConfig | None = None) -> Any:
         from ray.tune.schedulers import ASHAScheduler  # deferred: only a run needs Ray
 
         return ASHAScheduler(time_attr="epoch", max_t=max_t,

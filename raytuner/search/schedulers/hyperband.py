@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from raytuner.search._registry import SCHEDULERS, Budget, TrialScheduler
 
 if TYPE_CHECKING:
-    from raytuner.config.schema import SchedulerConfig
+    from raytuner.config.schema import SchedulerConfig, SearchConfig
     from raytuner.search.domains import Param
 
 
@@ -54,7 +54,8 @@ class HyperBand(TrialScheduler):
         return hyperband_epochs(trials, max(epoch_values), cfg.reduction_factor)
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = (),
+              search: SearchConfig | None = None) -> Any:
         from ray.tune.schedulers import HyperBandScheduler  # deferred: only a run needs Ray
 
         return HyperBandScheduler(time_attr="epoch", max_t=max_t,

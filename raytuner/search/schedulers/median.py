@@ -19,7 +19,7 @@ from raytuner.search._registry import (
 )
 
 if TYPE_CHECKING:
-    from raytuner.config.schema import SchedulerConfig
+    from raytuner.config.schema import SchedulerConfig, SearchConfig
     from raytuner.search.domains import Param
 
 
@@ -44,7 +44,8 @@ class Median(TrialScheduler):
             f"(once {cfg.min_samples_required} trials have reached that epoch)"]
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = (),
+              search: SearchConfig | None = None) -> Any:
         from ray.tune.schedulers import MedianStoppingRule  # deferred: only a run needs Ray
 
         return MedianStoppingRule(time_attr="epoch", grace_period=cfg.grace_period,

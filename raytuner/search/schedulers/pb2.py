@@ -29,7 +29,8 @@ class PB2(PopulationScheduler):
         pb2_bounds(search.scheduler, space)
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = (),
+              search: SearchConfig | None = None) -> Any:
         from ray.tune.schedulers.pb2 import PB2 as RayPB2  # deferred: only a run needs Ray
 
         return RayPB2(time_attr="epoch", perturbation_interval=cfg.perturbation_interval,

@@ -53,7 +53,8 @@ class PBT(PopulationScheduler):
     """Exploit the top trials' checkpoints, explore by perturbing and resampling settings."""
 
     @classmethod
-    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = ()) -> Any:
+    def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = (),
+              search: SearchConfig | None = None) -> Any:
         from ray.tune.schedulers import PopulationBasedTraining  # deferred: only a run needs Ray
 
         return PopulationBasedTraining(

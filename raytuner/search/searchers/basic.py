@@ -18,6 +18,7 @@ class RandomSearch(SearchAlgorithm):
     """Independent random samples (``grid`` domains enumerated, as Ray does)."""
 
     grid = False
+    multi_objective = True  # it ignores results: any number of objectives
 
     @classmethod
     def build(cls, search: SearchConfig, space: list[Param], *, seed: int, max_concurrent: int,
