@@ -56,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     best = sub.add_parser("best", help="print the best trial of a run", formatter_class=fmt)
     best.add_argument("run_dir", help="run folder, e.g. runs/digits")
-    best.add_argument("--json", action="store_true", help="print one JSON object")
+    best.add_argument("--json", action="store_true", help="print one JSON object (a "
+                      "multi-objective run: its Pareto front)")
+    best.add_argument("--pick", default=None, metavar="RULE",
+                      help="multi-objective run: the front member that meets constraints such "
+                      "as \"latency_ms<=2\" and/or scores best by weights such as "
+                      "\"val_accuracy:2,latency_ms:1\" (comma-separated)")
     best.set_defaults(handler=cmd_best)
 
     resume = sub.add_parser("resume", help="continue an interrupted run", formatter_class=fmt)
@@ -219,33 +224,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    """``raytuner best``: the best trial of a run."""
-    from raytuner.after.lineage import schedule_lines
+    """``raytuner best``: the best trial of a run (a multi-objective run: its Pareto front,
+    or the member ``--pick`` chooses)."""
     from raytuner.after.summary import read_summary
+    from raytuner.view.best import best_output
 
     summary = read_summary(args.run_dir)
-    best = summary["best"]
-    if best is None:
-        raise ConfigError("no trial has reported a result yet", source=str(args.run_dir))
-    if args.json:
-        print(json.dumps({**best, "metric": summary["metric"], "mode": summary["mode"]},
-                         default=str))
-        return 0
-    print(f"best trial {best['trial_id']} ({best['status']}, {best['epochs']} epochs): "
-          f"{summary['metric']} = {best['best']:.4f}")
-    print("config:")
-    for key, value in best["config"].items():
-        print(f"  {key}: {value}")
-    if best.get("best_metrics"):
-        print(f"metrics of the best epoch ({best['best_epoch']}):")
-        for key, value in best["best_metrics"].items():
-            print(f"  {key}: {value}")
-    print(f"metrics of the last epoch ({best['epochs']}):")
-    for key, value in best["metrics"].items():
-        print(f"  {key}: {value}")
-    for line in schedule_lines(best):  # pbt/pb2: the settings changed while training
-        print(line)
-    print(f"checkpoint (best epoch): {best['checkpoint']}")
+    print(best_output(summary, str(args.run_dir), pick=args.pick, as_json=args.json))
     return 0
 
 

@@ -92,8 +92,11 @@ def _record(trial: Any, frame: Any, analysis: Any, exp: Experiment) -> dict[str,
     last = {k: _clean(v) for k, v in (trial.last_result or {}).items() if k in KEPT_RESULT_KEYS}
     max_epochs = max_epochs_of(params, exp.train.epochs)
     best_metrics = _best_row(frame, metric, mode)
+    # Several objectives: a trial stands for its last epoch (raytuner.after.front), so its
+    # checkpoint is that epoch's; one objective: the epoch with the best value.
+    rank_by = ("epoch", "max") if exp.search.multi_objective else (metric, mode)
     try:
-        best_checkpoint = analysis.get_best_checkpoint(trial, metric, mode)
+        best_checkpoint = analysis.get_best_checkpoint(trial, *rank_by)
     except Exception:  # a trial that never reported has no checkpoint to rank
         best_checkpoint = None
     return {
@@ -112,7 +115,21 @@ def _record(trial: Any, frame: Any, analysis: Any, exp: Experiment) -> dict[str,
         "error_file": trial.error_file if trial.status == "ERROR" else None,
         # pbt/pb2: the exploits behind the trial's final weights (raytuner.trial.exploit)
         "lineage": list((trial.last_result or {}).get("lineage") or []),
+        **({"worst": _worst_values(frame, exp.search.goals)}
+           if exp.search.multi_objective else {}),
     }
+
+
+def _worst_values(frame: Any, goals: list[tuple[str, str]]) -> list[float | None]:
+    """Per objective, the worst value a trial reported over its epochs (what the reference
+    point of the hypervolume must lie beyond)."""
+    worst: list[float | None] = []
+    for metric, mode in goals:
+        values = (frame[metric].dropna() if frame is not None
+                  and metric in getattr(frame, "columns", []) else [])
+        worst.append(_clean(values.min() if mode == "max" else values.max())
+                     if len(values) else None)
+    return worst
 
 
 def ranked_records(records: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
@@ -142,7 +159,7 @@ def build_summary(run_dir: str | Path, exp: Experiment, *, wall_time_s: float | 
     records = trial_records(run_dir, exp, analysis)
     best = best_record(records, exp.search.mode)
     counts = status_counts([record["status"] for record in records])
-    return {
+    summary = {
         "experiment": exp.name,
         "run_dir": str(Path(run_dir).resolve()),
         "metric": exp.search.metric,
@@ -152,6 +169,32 @@ def build_summary(run_dir: str | Path, exp: Experiment, *, wall_time_s: float | 
         "status_counts": counts,
         "best": best,
         "trials": records,
+    }
+    if exp.search.multi_objective:
+        summary.update(pareto_summary(records, exp.search.goals))
+    return summary
+
+
+def pareto_summary(records: list[dict[str, Any]], goals: list[tuple[str, str]]
+                   ) -> dict[str, Any]:
+    """What a multi-objective summary adds: the objectives, the ids of the trials on the
+    Pareto front by their final values (best first by the first objective), and the front's
+    hypervolume with its reference point (:func:`raytuner.after.front.reference_point` of
+    every value reported)."""
+    from raytuner.after.front import final_point, front_records, reference_point
+    from raytuner.search.pareto import hypervolume
+
+    front = front_records(records, goals)
+    seen = [tuple(math.nan if v is None else v for v in r["worst"]) for r in records
+            if r.get("worst") and any(v is not None for v in r["worst"])]
+    reference = reference_point(seen, goals)
+    points = [final_point(r, goals) for r in front]
+    modes = [mode for _, mode in goals]
+    return {
+        "objectives": [{"metric": metric, "mode": mode} for metric, mode in goals],
+        "pareto": [r["trial_id"] for r in front],
+        "hypervolume": {"value": hypervolume([p for p in points if p], modes, reference),
+                        "reference": list(reference)},
     }
 
 

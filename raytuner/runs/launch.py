@@ -103,6 +103,11 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
                        "trials' checkpoints are kept: free some space, then continue with "
                        f"`raytuner resume {run_dir}`") from None
     storage.push(run_dir, SUMMARY_FILE)
+    if exp.search.multi_objective:  # its curve needs the final reference point
+        from raytuner.after.front import run_hypervolume_curve
+        from raytuner.tensorboard.pareto import write_hypervolume
+
+        write_hypervolume(run_dir, run_hypervolume_curve(summary))
     if exp.compress is not None:
         compress_run(run_dir, exp.compress)
     return RunResult(run_dir, summary)

@@ -137,8 +137,11 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     storage_path, run_name = ray_storage(run_dir)  # a URI run: its URI, not the mirror
     run_config = tune.RunConfig(
         name=run_name, storage_path=storage_path,
+        # Several objectives: a trial stands for its last epoch (raytuner.after.front), so
+        # the newest checkpoints are kept; one objective: the best ones.
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=keep, checkpoint_score_attribute=exp.search.metric,
+            num_to_keep=keep,
+            checkpoint_score_attribute=None if exp.search.multi_objective else exp.search.metric,
             checkpoint_score_order=exp.search.mode),
         failure_config=tune.FailureConfig(max_failures=exp.failure.max_retries),
         callbacks=_callbacks(exp, run_dir, callbacks), stop=stop, verbose=0,

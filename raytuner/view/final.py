@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from raytuner.after.front import front_lines
 from raytuner.after.lineage import schedule_lines
 
 #: result keys that are bookkeeping, not metrics a user compares
@@ -63,7 +64,8 @@ def best_lines(summary: dict[str, Any]) -> list[str]:
                                f"{metrics_text(best['metrics'])}", **wrap)
     # pbt/pb2: the settings changed while training
     lines += [f"  {line}" for line in schedule_lines(best)]
-    lines.append(f"  checkpoint (best epoch): {best['checkpoint']}")
+    label = "last epoch" if "pareto" in summary else "best epoch"  # see raytuner.after.front
+    lines.append(f"  checkpoint ({label}): {best['checkpoint']}")
     return lines
 
 
@@ -75,6 +77,8 @@ def final_lines(summary: dict[str, Any], table: str, problems: list[str],
     took = f" in {wall:.1f} s" if wall is not None else ""
     lines = ["", f"{summary['num_trials']} trials ({counts}){took}", table, *problems, ""]
     lines += best_lines(summary)
+    if "pareto" in summary:  # several objectives: the trade-offs, not one winner
+        lines += ["", *front_lines(summary, display_path(run_dir))]
     lines += ["", f"run folder: {display_path(run_dir)}", "next:"]
     lines += [f"  {command}" for command in next_commands(run_dir)]
     return lines

@@ -18,8 +18,8 @@ import torch
 from conftest import REPO, run_cli, tiny_experiment, write_yaml
 
 import raytuner
+from raytuner.after.history import read_history
 from raytuner.after.loading import accuracy_of, load_trial
-from raytuner.after.report.leaderboard import read_history
 from raytuner.config import validate_experiment
 
 pytestmark = pytest.mark.slow

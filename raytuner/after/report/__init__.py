@@ -14,23 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raytuner.after.front import final_point, hypervolume_curve, summary_goals
+from raytuner.after.history import histories
 from raytuner.after.lineage import schedule_lines
 from raytuner.after.loading import evaluate_model, load_trial
 from raytuner.after.report import plots
 from raytuner.after.report.html import render_html
 from raytuner.after.report.importance import importance
-from raytuner.after.report.leaderboard import (
-    best_so_far,
-    histories,
-    leaderboard,
-    leaderboard_table,
-)
+from raytuner.after.report.leaderboard import best_so_far, leaderboard, leaderboard_table
 from raytuner.after.report.tensorboard import write_tensorboard
 from raytuner.after.summary import current_summary
 from raytuner.errors import CheckpointError, UserCodeMissing
 from raytuner.files import write_text_atomic
 from raytuner.runs.folder import REPORT_DIR, load_run_experiment
 from raytuner.runs.repro import read_record
+from raytuner.tensorboard.pareto import write_hypervolume
 from raytuner.text import render_table
 
 REPORT_SUBDIR = REPORT_DIR
@@ -92,6 +90,9 @@ def build_report(run_dir: str | Path, *, top: int = 10, tensorboard: bool = True
         "schedule": schedule_lines(summary["best"]) if summary["best"] else [],
     }
     hist = histories(summary)
+    pareto = pareto_section(summary, hist)
+    if pareto is not None:
+        data["pareto"] = pareto
     figures = {
         "best_so_far": plots.best_so_far_figure(best_so_far(summary, hist), summary["metric"],
                                                 summary["mode"]),
@@ -99,6 +100,11 @@ def build_report(run_dir: str | Path, *, top: int = 10, tensorboard: bool = True
         "learning_curves": plots.learning_curves_figure(rows[:5], hist, summary["metric"]),
         "importance": plots.importance_figure(data["importance"]),
         "schedule": plots.schedule_figure(summary["best"]),  # pbt/pb2 only
+        **({"pareto_front": plots.front_figure(
+                {t["trial_id"]: tuple(t["values"]) for t in pareto["trials"]},
+                pareto["front"], summary_goals(summary)),
+            "hypervolume": plots.hypervolume_figure(pareto["hypervolume_curve"])}
+           if pareto is not None else {}),
         "confusion_matrix": (plots.confusion_figure(evaluation["confusion_matrix"])
                              if evaluation else None),
     }
@@ -110,11 +116,30 @@ def build_report(run_dir: str | Path, *, top: int = 10, tensorboard: bool = True
         images[name] = folder / f"{name}.png"
         fig.savefig(images[name], dpi=100)
     tb_dir = write_tensorboard(run_dir, figures, data) if tensorboard else run_dir
+    if tensorboard and pareto is not None:
+        write_hypervolume(run_dir, pareto["hypervolume_curve"])
     plots.close(figures)
     page = folder / "report.html"
     write_text_atomic(page, render_html(data, images))
     write_text_atomic(folder / "report.json", json.dumps(data, indent=2, default=str) + "\n")
     return Report(data, folder, page, images, tb_dir)
+
+
+def pareto_section(summary: dict[str, Any], hist: dict[str, list[dict[str, Any]]]
+                   ) -> dict[str, Any] | None:
+    """A multi-objective run's front for the report: every trial's final values, the front's
+    ids, its hypervolume and the hypervolume after each epoch spent (None: one objective)."""
+    if "pareto" not in summary:
+        return None
+    goals = summary_goals(summary)
+    reference = summary["hypervolume"]["reference"]
+    curve, _ = hypervolume_curve(hist, goals, reference)
+    trials = [{"trial_id": t["trial_id"], "values": list(point), "status": t["status"],
+               "epochs": t["epochs"]}
+              for t in summary["trials"] if (point := final_point(t, goals)) is not None]
+    return {"objectives": summary["objectives"], "front": summary["pareto"], "trials": trials,
+            "hypervolume": summary["hypervolume"]["value"], "reference": reference,
+            "hypervolume_curve": curve}
 
 
 def render_text(report: Report) -> str:
@@ -142,6 +167,16 @@ def render_text(report: Report) -> str:
                                   ["hyperparameter", "importance", "std", "share"]))
     if data.get("schedule"):
         lines += ["", *data["schedule"]]
+    if data.get("pareto"):
+        pareto = data["pareto"]
+        names = [o["metric"] for o in pareto["objectives"]]
+        lines += ["", f"Pareto front ({len(pareto['front'])} of {len(pareto['trials'])} "
+                      f"trials), hypervolume {pareto['hypervolume']:.4g} (reference "
+                      + ", ".join(f"{n} {r:.4g}" for n, r in zip(names, pareto["reference"],
+                                                                   strict=True)) + "):"]
+        values = {t["trial_id"]: t["values"] for t in pareto["trials"]}
+        lines.append(render_table([[i, *values[i]] for i in pareto["front"]],
+                                  ["trial", *names]))
     repro = data["reproducibility"]
     lines.append("")
     if repro:

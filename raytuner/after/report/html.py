@@ -73,6 +73,26 @@ def _importance(report: dict[str, Any], images: dict[str, Path]) -> str:
     return out
 
 
+def _pareto(report: dict[str, Any], images: dict[str, Path]) -> str:
+    pareto = report["pareto"]
+    names = [o["metric"] for o in pareto["objectives"]]
+    wanted = ", ".join(f"{o['metric']} ({o['mode']})" for o in pareto["objectives"])
+    values = {t["trial_id"]: t for t in pareto["trials"]}
+    reference = ", ".join(f"{n} {format_value(r)}"
+                          for n, r in zip(names, pareto["reference"], strict=True))
+    out = (f"<p>{len(pareto['front'])} of {len(pareto['trials'])} trials are not beaten in "
+           f"every objective at once ({html.escape(wanted)}; final values). Hypervolume "
+           f"{format_value(pareto['hypervolume'])}, reference point "
+           f"{html.escape(reference)}.</p>"
+           + _table(["trial", "status", "epochs", *names],
+                    [[i, values[i]["status"], values[i]["epochs"], *values[i]["values"]]
+                     for i in pareto["front"]], "pareto"))
+    for name in ("pareto_front", "hypervolume"):
+        if name in images:
+            out += _image(images[name], name.replace("_", " "))
+    return out
+
+
 def render_html(report: dict[str, Any], images: dict[str, Path]) -> str:
     """The report page; ``images`` maps figure names to their PNG files."""
     title = f"raytuner report: {report['experiment']}"
@@ -90,6 +110,8 @@ def render_html(report: dict[str, Any], images: dict[str, Path]) -> str:
     for name in ("best_so_far", "params", "learning_curves"):
         if name in images:
             parts.append(_image(images[name], name.replace("_", " ")))
+    if report.get("pareto"):  # several objectives
+        parts += ["<h2>Pareto front</h2>", _pareto(report, images)]
     if "schedule" in images:  # pbt/pb2
         parts += ["<h2>Hyperparameter schedule of the best trial</h2>",
                   "<pre>" + html.escape("\n".join(report.get("schedule") or [])) + "</pre>",

@@ -155,3 +155,47 @@ def close(figures: dict[str, Figure]) -> None:
     """Release the figures' memory (pyplot keeps every open figure)."""
     for fig in figures.values():
         plt.close(fig)
+
+
+def front_figure(points: dict[str, tuple[float, ...]], front: list[str],
+                 goals: list[tuple[str, str]]) -> Figure | None:
+    """Every trial's final values, the Pareto front highlighted (and joined, for two
+    objectives); three objectives: the three pairwise views."""
+    if not points:
+        return None
+    pairs = [(0, 1)] if len(goals) == 2 else [(0, 1), (0, 2), (1, 2)]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.2), squeeze=False)
+    on_front = [points[t] for t in front if t in points]
+    others = [p for t, p in points.items() if t not in set(front)]
+    for ax, (a, b) in zip(axes.flat, pairs, strict=True):
+        if others:
+            ax.scatter([p[a] for p in others], [p[b] for p in others], s=18, color="0.65",
+                       label="dominated")
+        ax.scatter([p[a] for p in on_front], [p[b] for p in on_front], s=34,
+                   color="tab:red", label="Pareto front", zorder=3)
+        if len(goals) == 2 and len(on_front) > 1:
+            line = sorted(on_front)
+            ax.step([p[a] for p in line], [p[b] for p in line], where="post",
+                    color="tab:red", alpha=0.5)
+        ax.set_xlabel(f"{goals[a][0]} ({goals[a][1]})")
+        ax.set_ylabel(f"{goals[b][0]} ({goals[b][1]})")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(loc="best", fontsize=8)
+    fig.suptitle(f"Pareto front: {len(on_front)} of {len(points)} trials (final values)")
+    fig.tight_layout()
+    return fig
+
+
+def hypervolume_figure(curve: list[tuple[int, float]]) -> Figure | None:
+    """The front's hypervolume against epochs trained by all trials so far."""
+    if not curve:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs, ys = zip(*curve, strict=True)
+    ax.step(xs, ys, where="post", color="tab:purple")
+    ax.set_xlabel("epochs trained, all trials (in report order)")
+    ax.set_ylabel("hypervolume of the front")
+    ax.set_title("Hypervolume so far")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -33,3 +33,4 @@ def write_tensorboard(run_dir: Path, figures: dict[str, Figure], report: dict[st
     finally:
         writer.close()
     return log_dir
+
