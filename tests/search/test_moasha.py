@@ -411,9 +411,7 @@ def test_moasha_run_stops_exactly_the_trials_pareto_ranked_out(ray_session,
                 self.seen.append((trial.trial_id, int(result["epoch"])))
 
     exp = validate_experiment(_moasha_experiment(**{
-        "train.epochs": 4, "search.num_samples": 6, "search.max_concurrent": 2,
-        "search.space": {"train.lr": {"loguniform": [1.0e-4, 3.0e-2]},
-                         "model.channels": {"choice": [4, 8]}}}))
+        "train.epochs": 4, "search.num_samples": 6, "search.max_concurrent": 2}))
     order = ResultOrder()
     result = raytuner.run(exp, storage=tmp_path / "runs", callbacks=[order])
     trials = {t["trial_id"]: t for t in result.summary["trials"]}
