@@ -134,10 +134,11 @@ class SchedulerConfig(Strict):
     """``search.scheduler``: early stopping of weak trials."""
 
     name: SCHEDULERS.field() = "asha"
-    grace_period: int = Field(1, ge=1, description="asha/median: epochs before a trial can be "
-                              "stopped")
-    reduction_factor: float = Field(3.0, gt=1.0, le=100.0, description="asha/hyperband: eta")
-    brackets: int = Field(1, ge=1, le=10, description="asha: number of brackets")
+    grace_period: int = Field(1, ge=1, description="asha/moasha/median: epochs before a trial "
+                              "can be stopped")
+    reduction_factor: float = Field(3.0, gt=1.0, le=100.0, description="asha/moasha/hyperband: "
+                                    "eta")
+    brackets: int = Field(1, ge=1, le=10, description="asha/moasha: number of brackets")
     # pbt / pb2 (population-based training: change a running trial's hyperparameters)
     perturbation_interval: int = Field(2, ge=1, le=100_000, description="pbt/pb2: epochs "
                                        "between two exploit/explore decisions of a trial")

@@ -123,6 +123,10 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
         exp.search, space, seed=exp.seed, max_concurrent=max_concurrent, warm=warm)
     factory = SCHEDULERS.get(exp.search.scheduler.name).factory
     scheduler = factory.build(exp.search.scheduler, max_epochs(exp), space, exp.search)
+    # Ray 2.60 checkpoints the searcher's and the callbacks' state, not the scheduler's: a
+    # scheduler whose records a resumed run needs (moasha's rungs) carries them in a callback.
+    keeper = getattr(scheduler, "state_keeper", None)
+    callbacks = [*(callbacks or []), *([keeper()] if keeper else [])]
     # Ray 2.60's PBT registers the checkpoint it copies a second time; with num_to_keep the
     # retention then deletes checkpoints still listed (and copied): pbt/pb2 keep every one.
     keep = None if factory.population else exp.checkpoint.keep

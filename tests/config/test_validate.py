@@ -36,7 +36,7 @@ def test_overrides_set_any_dotted_path(tmp_path: Path) -> None:
     ({"train.epochs": 0}, "train.epochs", "greater than or equal to 1"),
     ({"train.lr": -1.0}, "train.lr", "greater than 0"),
     ({"search.scheduler.name": "ashaa"}, "search.scheduler.name",
-     "expected one of: 'fifo', 'asha', 'hyperband'"),
+     "expected one of: 'fifo', 'asha', 'moasha', 'hyperband'"),
     ({"search.algorithm": "bayes"}, "search.algorithm", "'bayes'"),
     ({"model.name": "transformer"}, "model.name", "unknown model 'transformer'"),
     ({"model.depht": 2}, "model.depht", "did you mean 'depth'"),

@@ -52,6 +52,21 @@ def asha_epochs(n: int, grace: int, max_t: int, eta: float, brackets: int,
     return Budget(float(lower), max(expected, float(lower)), float(n * max_t))
 
 
+def asha_plan(trials: int, cfg: SchedulerConfig, epoch_values: list[int], name: str
+              ) -> tuple[Budget, list[str]]:
+    """:func:`asha_epochs` of ``trials`` trials under ``cfg``, and one line per bracket (named
+    ``name``: moasha has the same rungs)."""
+    max_t = max(epoch_values)
+    grace = min(cfg.grace_period, max_t)
+    budget = asha_epochs(trials, grace, max_t, cfg.reduction_factor, cfg.brackets,
+                         min(epoch_values))
+    details = []
+    for s in range(cfg.brackets):
+        rungs = ", ".join(f"{m:g}" for m in asha_rungs(grace, max_t, cfg.reduction_factor, s))
+        details.append(f"{name} bracket s={s}: rungs at epochs {rungs}")
+    return budget, details
+
+
 @SCHEDULERS.register("asha")
 class ASHA(TrialScheduler):
     """Stops a trial at a rung when it is not in the top ``1/reduction_factor`` there."""
@@ -63,15 +78,7 @@ class ASHA(TrialScheduler):
     @classmethod
     def epochs(cls, trials: int, cfg: SchedulerConfig, epoch_values: list[int]
                ) -> tuple[Budget, list[str]]:
-        max_t = max(epoch_values)
-        grace = min(cfg.grace_period, max_t)
-        budget = asha_epochs(trials, grace, max_t, cfg.reduction_factor, cfg.brackets,
-                             min(epoch_values))
-        details = []
-        for s in range(cfg.brackets):
-            rungs = ", ".join(f"{m:g}" for m in asha_rungs(grace, max_t, cfg.reduction_factor, s))
-            details.append(f"asha bracket s={s}: rungs at epochs {rungs}")
-        return budget, details
+        return asha_plan(trials, cfg, epoch_values, "asha")
 
     @classmethod
     def build(cls, cfg: SchedulerConfig, max_t: int, space: list[Param] = (),
