@@ -91,6 +91,11 @@ def _check_multi_objective(exp: Experiment) -> None:
             raise ConfigError(f"{name!r} {does} one metric, and search.objectives lists "
                               f"{len(exp.search.goals)}; use one of: {', '.join(able)}",
                               path=key)
+    if exp.search.warm_start and SEARCHERS.get(exp.search.algorithm).factory \
+            .learns_from_results:
+        raise ConfigError(f"a warm start seeds the searcher with results of one metric, and "
+                          f"search.objectives lists {len(exp.search.goals)}; drop warm_start "
+                          "or search by one metric", path="search.warm_start")
 
 
 def _check_sampler(exp: Experiment) -> None:

@@ -192,12 +192,14 @@ class SearchConfig(Strict):
     max_concurrent: int | None = Field(None, ge=1, le=100_000,
                                        description="trials at once; default: what fits")
     n_initial_points: int = Field(8, ge=1, le=10_000,
-                                  description="hyperopt: random trials before TPE")
+                                  description="hyperopt, optuna: random trials before TPE "
+                                              "(nsga2: the population, at least 2)")
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     space: dict[str, Any] = Field(default_factory=dict, description="dotted path -> domain")
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
-    warm_start: str | None = Field(None, description="hyperopt: earlier run folder whose "
-                                   "evaluated trials seed the searcher")
+    warm_start: str | None = Field(None, description="hyperopt, optuna (one objective): "
+                                   "earlier run folder whose evaluated trials seed the "
+                                   "searcher")
 
     @model_validator(mode="before")
     @classmethod

@@ -6,8 +6,9 @@ Through Ray's documented knobs, not by filtering text: ``RAY_AIR_NEW_OUTPUT=0`` 
 no hint that points TensorBoard into Ray's temporary folder), ``ray.init(log_to_driver=False)``
 (worker output, shutdown tracebacks included, stays in the session's log files), and the
 level of the logger that warns about token authentication for a local cluster raytuner started
-itself. Warnings and errors of Ray's driver still reach the screen, and a copy of them and of
-the whole session log folder (a local cluster) lands in ``<run_dir>/logs/``.
+itself; Optuna's verbosity likewise (its INFO line per finished trial). Warnings and errors of
+Ray's driver still reach the screen, and a copy of them and of the whole session log folder (a
+local cluster) lands in ``<run_dir>/logs/``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,21 @@ def quiet_reporter() -> Iterator[None]:
             os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
         else:
             os.environ["RAY_AIR_NEW_OUTPUT"] = old
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's INFO lines (a study created, each trial finished with its values) off the
+    screen unless verbose, through Optuna's documented verbosity; its warnings still show."""
+    import optuna  # first: its import sets its logger's level to INFO
+
+    level = optuna.logging.get_verbosity()
+    if not _verbose:
+        optuna.logging.set_verbosity(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 @contextlib.contextmanager

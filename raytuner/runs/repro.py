@@ -81,6 +81,7 @@ def versions() -> dict[str, str]:
     return {"raytuner": raytuner.__version__, "ray": metadata.version("ray"),
             "torch": torch.__version__, "python": platform.python_version(),
             "numpy": metadata.version("numpy"), "hyperopt": metadata.version("hyperopt"),
+            "optuna": metadata.version("optuna"),
             "scikit-learn": metadata.version("scikit-learn")}
 
 

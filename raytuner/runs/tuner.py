@@ -119,8 +119,9 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     max_concurrent = exp.search.max_concurrent or default_max_concurrent(
         exp.resources.cpu, exp.resources.gpu)
     warm = warm_points(exp) if space else []
-    searcher, param_space = SEARCHERS.get(exp.search.algorithm).factory.build(
-        exp.search, space, seed=exp.seed, max_concurrent=max_concurrent, warm=warm)
+    with quiet.quiet_optuna():
+        searcher, param_space = SEARCHERS.get(exp.search.algorithm).factory.build(
+            exp.search, space, seed=exp.seed, max_concurrent=max_concurrent, warm=warm)
     factory = SCHEDULERS.get(exp.search.scheduler.name).factory
     scheduler = factory.build(exp.search.scheduler, max_epochs(exp), space, exp.search)
     # Ray 2.60 checkpoints the searcher's and the callbacks' state, not the scheduler's: a
@@ -171,5 +172,5 @@ def _without_auto_loggers() -> Iterator[None]:
 
 def fit(tuner: tune.Tuner) -> tune.ResultGrid:
     """``tuner.fit()`` with raytuner's loggers only (see :data:`NO_AUTO_LOGGERS`)."""
-    with _without_auto_loggers(), quiet.quiet_reporter():
+    with _without_auto_loggers(), quiet.quiet_reporter(), quiet.quiet_optuna():
         return tuner.fit()

@@ -2,10 +2,11 @@
 schedulers (registries), warm starts, and the plan of a search's cost.
 
 - :mod:`~raytuner.search.space` and :mod:`~raytuner.search.domains`: ``search.space`` parsed
-  into typed domains that translate themselves for Ray Tune and HyperOpt (leaves);
-- :mod:`~raytuner.search.searchers` (``random``, ``grid``, ``hyperopt``) and
+  into typed domains that translate themselves for Ray Tune, HyperOpt and Optuna (leaves);
+  :mod:`~raytuner.search.optuna_space`: the space as Optuna's define-by-run function;
+- :mod:`~raytuner.search.searchers` (``random``, ``grid``, ``hyperopt``, ``optuna``) and
   :mod:`~raytuner.search.schedulers` (``fifo``, ``asha``, ``hyperband``): the registries;
-- :mod:`~raytuner.search.warmstart`: seed HyperOpt with an earlier run's results;
+- :mod:`~raytuner.search.warmstart`: seed HyperOpt or Optuna with an earlier run's results;
 - :mod:`~raytuner.search.plan`: ``raytuner plan``.
 """
 

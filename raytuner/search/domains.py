@@ -1,10 +1,10 @@
-"""The typed domains of a search space; each translates itself for Ray Tune and HyperOpt.
+"""The typed domains of a search space; each translates itself for Ray Tune, HyperOpt and Optuna.
 
 A domain is one searched key (``train.lr``) with its values: a continuous :class:`Range`
 (``uniform``, ``loguniform``), an :class:`IntRange` (``int``) or :class:`Options` (``choice``,
 ``grid``), whose values may open a conditional branch (:class:`Option.subspace`). A leaf: it
-imports nothing of raytuner but its errors, and Ray and HyperOpt only when translating (they are
-heavy, and validating an experiment must not load Ray).
+imports nothing of raytuner but its errors, and Ray, HyperOpt and Optuna only when translating
+(they are heavy, and validating an experiment must not load Ray).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from raytuner.errors import ConfigError
@@ -26,6 +27,9 @@ MODIFIERS = {"uniform": {"step"}, "loguniform": {"step"}, "int": {"step", "log"}
 
 #: a translation of a whole (sub)space, passed to the domains that hold branches
 Translate = Callable[[list["Param"]], dict[str, Any]]
+
+#: the values Optuna's categorical distribution takes as they are (others go by index)
+OPTUNA_PLAIN = (type(None), bool, int, float, str)
 
 
 @dataclass
@@ -76,6 +80,18 @@ class Param:
 
     def hyperopt_value(self, value: Any) -> Any:
         """A value as HyperOpt records it (an option's index, a number as is)."""
+        return value
+
+    def to_optuna(self) -> Any:
+        """The Optuna distribution (``optuna.distributions``) a trial suggests from."""
+        raise NotImplementedError
+
+    def from_optuna(self, value: Any) -> Any:
+        """The setting an Optuna value of :meth:`to_optuna` stands for."""
+        return value
+
+    def optuna_value(self, value: Any) -> Any:
+        """A setting as Optuna records it (the inverse of :meth:`from_optuna`)."""
         return value
 
     def check_value(self, value: Any, where: str) -> Option | None:
@@ -139,6 +155,27 @@ class Range(_Bounded):
         return (hp.qloguniform(label, lo, hi, self.step) if self.step
                 else hp.loguniform(label, lo, hi))
 
+    def to_optuna(self) -> Any:
+        from optuna.distributions import FloatDistribution  # deferred: only a run needs it
+
+        if self.log:  # Optuna has no stepped log scale: from_optuna rounds (Ray's qloguniform)
+            return FloatDistribution(self.low, self.high, log=True)
+        if not self.step:
+            return FloatDistribution(self.low, self.high)
+        # Optuna wants high on the step grid (it warns and cuts it at every trial otherwise),
+        # which it checks in decimal arithmetic: so is high cut here.
+        low, high, step = (Decimal(str(v)) for v in (self.low, self.high, self.step))
+        top = float((high - low) // step * step + low)
+        return FloatDistribution(self.low, top, step=self.step)
+
+    def from_optuna(self, value: Any) -> Any:
+        if self.log and self.step:
+            return self.clamp(float(round(value / self.step) * self.step))
+        return float(value)
+
+    def optuna_value(self, value: Any) -> Any:
+        return float(value)
+
 
 @dataclass
 class IntRange(_Bounded):
@@ -168,6 +205,28 @@ class IntRange(_Bounded):
             return hp.qloguniform(label, math.log(self.low), math.log(self.high + 0.5),
                                   self.step or 1)
         return hp.quniform(label, self.low, self.high, self.step or 1)
+
+    def _top(self) -> int:
+        """The largest value on the step grid."""
+        low, high, step = int(self.low), int(self.high), int(self.step or 1)
+        return high - (high - low) % step
+
+    def to_optuna(self) -> Any:
+        from optuna.distributions import IntDistribution  # deferred: only a run needs it
+
+        if self.log:  # Optuna has no stepped log scale: from_optuna rounds to the step
+            return IntDistribution(int(self.low), int(self.high), log=True)
+        return IntDistribution(int(self.low), self._top(), step=int(self.step or 1))
+
+    def from_optuna(self, value: Any) -> Any:
+        step = int(self.step or 1)
+        if self.log and step > 1:
+            low = int(self.low)
+            return min(low + int(round((value - low) / step)) * step, self._top())
+        return int(value)
+
+    def optuna_value(self, value: Any) -> Any:
+        return int(value)
 
     def clamp(self, value: Any) -> Any:
         return super().clamp(int(round(value)))
@@ -206,6 +265,29 @@ class Options(Param):
 
     def hyperopt_value(self, value: Any) -> Any:
         return self.representative_values().index(value)
+
+    def _optuna_by_index(self) -> bool:
+        # Optuna's categorical choices must be None, bool, int, float or str
+        return not all(isinstance(o.value, OPTUNA_PLAIN) for o in self.values)
+
+    def to_optuna(self) -> Any:
+        from optuna.distributions import CategoricalDistribution  # deferred: only a run
+
+        if self._optuna_by_index():
+            return CategoricalDistribution(list(range(len(self.values))))
+        return CategoricalDistribution(self.representative_values())
+
+    def optuna_option(self, value: Any) -> Option:
+        """The option an Optuna value of :meth:`to_optuna` picks."""
+        if self._optuna_by_index():
+            return self.values[value]
+        return self.values[self.representative_values().index(value)]
+
+    def from_optuna(self, value: Any) -> Any:
+        return self.optuna_option(value).value
+
+    def optuna_value(self, value: Any) -> Any:
+        return self.representative_values().index(value) if self._optuna_by_index() else value
 
     def check_value(self, value: Any, where: str) -> Option | None:
         values = self.representative_values()

@@ -275,10 +275,19 @@ def flatten(sampled: dict[str, Any], space: Space | None = None) -> dict[str, An
         else:
             flat[key] = value
     if space is not None:
-        for p in all_params(space):
-            if p.path in flat:
-                flat[p.path] = p.clamp(flat[p.path])
+        _clamp(space, flat)
     return flat
+
+
+def _clamp(space: Space, flat: dict[str, Any]) -> None:
+    # Only the domains on the branches taken: the same key may have other ranges on others.
+    for p in space:
+        if p.path not in flat:
+            continue
+        flat[p.path] = p.clamp(flat[p.path])
+        for option in p.options:
+            if option.value == flat[p.path]:
+                _clamp(option.subspace, flat)
 
 
 __all__ = ["Option", "Param", "Space", "active_params", "all_params", "describe", "flatten",

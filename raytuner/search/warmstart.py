@@ -1,4 +1,5 @@
-"""Warm starts: seed a new experiment's HyperOpt searcher with an earlier run's results.
+"""Warm starts: seed a new experiment's HyperOpt or Optuna searcher with an earlier run's
+results.
 
 ``search.warm_start: RUN_DIR`` reads every trial of that run that reported the search metric and
 keeps those whose training configuration the new experiment can produce: values of keys the new
@@ -6,10 +7,10 @@ space searches must lie in the new space, and every other setting of ``data``, `
 ``train`` must equal the new experiment's (``train.epochs`` excepted: an old result simply counts
 for the epochs it trained). Trials outside the new space are dropped with a note.
 
-The kept trials go into HyperOpt's ``Trials`` object as *finished* trials with their losses, so
-TPE models them from the first suggestion (they also count toward ``n_initial_points``), and
-no budget is spent re-evaluating them. Random and grid search do not learn from results, so a
-warm start does not apply to them (a note says so).
+The kept trials go into HyperOpt's ``Trials`` object (or Optuna's study) as *finished* trials
+with their results, so TPE models them from the first suggestion (they also count toward
+``n_initial_points``), and no budget is spent re-evaluating them. Random and grid search do
+not learn from results, so a warm start does not apply to them (a note says so).
 """
 
 from __future__ import annotations

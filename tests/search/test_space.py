@@ -131,3 +131,14 @@ def test_domain_errors(spec, fragment) -> None:
 def test_flatten_clamps_and_casts_ints() -> None:
     space = parse_space({"model.depth": {"int": [1, 3]}})
     assert flatten({"model.depth": 3.0000001}, space) == {"model.depth": 3}
+
+
+def test_flatten_clamps_by_the_branch_taken() -> None:
+    # The same key on two branches with different ranges: each value keeps its own branch's.
+    space = parse_space({"train.optimizer": {"choice": [
+        {"value": "sgd", "space": {"train.momentum": {"uniform": [0.8, 0.99]}}},
+        {"value": "rmsprop", "space": {"train.momentum": {"uniform": [0.0, 0.5]}}}]}})
+    sgd = {"train.optimizer": {"__value__": "sgd", "train.momentum": 0.9}}
+    rmsprop = {"train.optimizer": {"__value__": "rmsprop", "train.momentum": 0.7}}
+    assert flatten(sgd, space) == {"train.optimizer": "sgd", "train.momentum": 0.9}
+    assert flatten(rmsprop, space) == {"train.optimizer": "rmsprop", "train.momentum": 0.5}
