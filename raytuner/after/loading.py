@@ -20,6 +20,7 @@ from raytuner.config.validate import validate_experiment
 from raytuner.data import DataBundle, load_dataset
 from raytuner.errors import ConfigError
 from raytuner.trial.checkpoint import load_state
+from raytuner.trial.costs import COSTS, latency_batch, measure_costs
 from raytuner.trial.loop import EVAL_BATCH, Trainer
 from raytuner.trial.metrics import accuracy, evaluate
 
@@ -101,3 +102,12 @@ def accuracy_of(model: nn.Module, data: DataBundle) -> float:
     """Validation accuracy computed exactly as the training loop reports it."""
     return accuracy(predict_logits(model, data.val_x), data.val_y)
 
+
+def model_costs(model: nn.Module, data: DataBundle, batch_size: int) -> dict[str, Any]:
+    """All the costs of ``model`` (:mod:`raytuner.trial.costs`), measured where the model is
+    loaded: ``params``, ``model_bytes`` and ``flops`` are the figures a trial reports;
+    ``latency_ms`` times ``batch_size`` validation examples (``search.latency_batch``) in
+    float32 on this machine's CPU (``latency_device``), so it ranks models of one run against
+    each other but is not the latency a GPU trial reported."""
+    batch = latency_batch(data.val_x, batch_size)
+    return {**measure_costs(model, batch, COSTS), "latency_device": str(batch.device)}

@@ -118,7 +118,8 @@ class TrainConfig(Strict):
         default_factory=list,
         description="metrics computed every epoch on top of the losses and accuracies: any of "
                     "val_top5_accuracy, val_precision, val_recall, val_f1, val_roc_auc (the "
-                    "search metric always is; raytuner report shows them all)")
+                    "search metric always is; raytuner report shows them all), and the model's "
+                    "costs params, model_bytes, latency_ms, flops (measured once per trial)")
     divergence_factor: float | None = Field(
         10.0, gt=1.0, description="stop a trial as diverged when its train loss exceeds this "
         "factor x its best (and its first epoch's); null: only NaN/inf losses stop it")

@@ -6,8 +6,8 @@
 - :mod:`.checkpoint`, :mod:`.recovery`: checkpoint files and resuming from them safely;
 - :mod:`.optim`, :mod:`.schedules`: optimizers and LR schedules (registries);
 - :mod:`.augment`, :mod:`.accel`, :mod:`.stopping`, :mod:`.divergence`, :mod:`.guard`: the
-  rest of the recipe; :mod:`.metrics` computes the metrics, :mod:`.status` names how a trial
-  ended.
+  rest of the recipe; :mod:`.metrics` computes the metrics, :mod:`.costs` measures the
+  model's costs (params, size, latency, FLOPs), :mod:`.status` names how a trial ended.
 """
 
 from raytuner._lazy import exports

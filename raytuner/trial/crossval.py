@@ -4,7 +4,9 @@ The train and validation sets are pooled and split into ``k`` stratified folds f
 experiment seed; fold ``i`` trains on the other ``k - 1`` folds and validates on fold ``i``.
 :class:`CrossValTrainer` trains all folds side by side, one epoch of each per trial epoch, and
 reports the mean of every metric under its usual name plus ``<metric>_std`` (the spread over
-folds), so schedulers and searchers see one trial as usual. It has the same driving interface
+folds), so schedulers and searchers see one trial as usual; the model's requested costs
+(``params``, ``latency_ms``, ...) are one figure each, measured once on the first fold's model
+(the folds share one architecture), with no spread. It has the same driving interface
 as :class:`raytuner.trial.loop.Trainer` (``epochs()``, ``state_dict()``, ``load_state_dict()``), and
 its checkpoint holds every fold's full state, so a resumed trial continues all folds exactly.
 
@@ -62,7 +64,8 @@ class CrossValTrainer(EpochRunner):
         self.exp = exp
         self.k = int(exp.data.cv_folds)
         # Early stopping judges the trial on the fold mean; folds must never stop on their own.
-        self.folds = [Trainer(exp, bundle, device, stop_early=False)
+        # The model's costs are the same in every fold: measured once, from the first fold.
+        self.folds = [Trainer(exp, bundle, device, stop_early=False, report_costs=False)
                       for bundle in fold_bundles(data, self.k, exp.seed)]
         self.stopping = EarlyStopping(exp.train.early_stopping, exp.search.metric,
                                       exp.search.mode)
@@ -75,6 +78,7 @@ class CrossValTrainer(EpochRunner):
         metrics = aggregate([fold.run_epoch() for fold in self.folds], sizes)
         self.epoch += 1
         metrics["epoch"] = self.epoch
+        metrics.update(self.folds[0].costs())  # one figure each, no spread: one architecture
         self.history.append(metrics)
         self.stopping.update(metrics)
         return metrics

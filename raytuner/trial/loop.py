@@ -15,12 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raytuner.config.metrics import check_metric_name, requested_metrics
+from raytuner.config.metrics import check_metric_name, is_cost, requested_metrics
 from raytuner.config.schema import Experiment
 from raytuner.data import DataBundle
 from raytuner.models import create_model
 from raytuner.trial.accel import plan_speed
 from raytuner.trial.augment import augment_batch, check_augment, requested
+from raytuner.trial.costs import latency_batch, measure_costs
 from raytuner.trial.divergence import check_batch_loss, check_epoch
 from raytuner.trial.metrics import classification_metrics
 from raytuner.trial.optim import build_optimizer
@@ -56,11 +57,13 @@ class Trainer(EpochRunner):
     """One trial's model, optimizer, RNG and progress, trained epoch by epoch.
 
     ``stop_early=False`` ignores ``train.early_stopping`` (a cross-validation fold: the trial
-    stops on the mean of its folds, never on one fold alone).
+    stops on the mean of its folds, never on one fold alone). ``report_costs=False`` leaves
+    the requested costs out of :meth:`run_epoch`'s metrics (a fold again: the trial reports
+    them once, from its first fold's :meth:`costs`).
     """
 
     def __init__(self, exp: Experiment, data: DataBundle, device: str | torch.device = "cpu",
-                 *, stop_early: bool = True):
+                 *, stop_early: bool = True, report_costs: bool = True):
         self.exp = exp
         self.data = data
         self.device = torch.device(device)
@@ -89,7 +92,12 @@ class Trainer(EpochRunner):
             stopping = stopping.model_copy(update={"patience": None})
         self.stopping = EarlyStopping(stopping, exp.search.metric, exp.search.mode)
         self.augment = exp.train.augment if requested(exp.train.augment) else None
-        self.extra_metrics = requested_metrics(exp)  # the scikit-learn ones this run uses
+        on_request = requested_metrics(exp)
+        # the scikit-learn metrics this run uses (from the logits), and the model's costs
+        self.extra_metrics = [name for name in on_request if not is_cost(name)]
+        self.cost_names = [name for name in on_request if is_cost(name)]
+        self.report_costs = report_costs
+        self._costs: dict[str, float] | None = None
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self._train = (self.speed.to_device(data.train_x), self.speed.to_device(data.train_y))
@@ -161,11 +169,40 @@ class Trainer(EpochRunner):
         self.epoch += 1
         metrics.update(epoch=self.epoch, lr=lr, epoch_time_s=time.perf_counter() - start,
                        samples_per_s=len(self._train[1]) / max(train_time, 1e-9))
+        if self.report_costs:  # after the clock: measuring is not part of the epoch's time
+            metrics.update(self.costs())
         self.history.append(metrics)
         self.schedule.end_epoch(metrics.get(self._plateau_target()[0]))
         self.stopping.update(metrics)
         check_epoch(metrics, self.history, self.exp.train.divergence_factor)  # may raise Diverged
         return metrics
+
+    def costs(self) -> dict[str, float]:
+        """The model's requested costs (``params``, ``model_bytes``, ``latency_ms``, ``flops``;
+        :mod:`raytuner.trial.costs`), ``{}`` when the experiment asks for none.
+
+        Measured on the first call, then the same figures: the architecture of a trial is
+        fixed. :meth:`run_epoch` first calls it after the first epoch has trained and
+        evaluated, so the latency times a warm model (data on the device, a compiled graph
+        built, the allocator grown) and the first epoch's time does not include it. The
+        latency batch is the first ``search.latency_batch`` validation examples (repeated when
+        there are fewer), copied to the device like the validation set and run through the
+        forward and autocast that :meth:`evaluate` uses.
+
+        Not part of :meth:`state_dict`: a resumed trial measures again in its new process, on
+        the device it now runs on (a stored latency could be another machine's). ``params``,
+        ``model_bytes`` and ``flops`` come out the same; the latency is a new sample of the
+        same fixed protocol, whatever epoch the trial resumes at.
+        """
+        if self._costs is None:
+            if not self.cost_names:
+                self._costs = {}
+            else:
+                batch = self.speed.to_device(
+                    latency_batch(self.data.val_x, self.exp.search.latency_batch))
+                self._costs = measure_costs(self.model, batch, self.cost_names,
+                                            forward=self.forward, autocast=self.speed.autocast)
+        return dict(self._costs)
 
     # -- state ----------------------------------------------------------------------------
 

@@ -123,6 +123,12 @@ def test_report_cli_writes_html_pngs_json_and_tensorboard_images(shared_run) -> 
     assert sum(map(sum, matrix)) == ev["num_examples"] == 360
     assert sum(matrix[i][i] for i in range(10)) / 360 == pytest.approx(ev["accuracy"])
     assert 0 < ev["f1_macro"] <= 1 and 0.5 < ev["roc_auc_ovr"] <= 1
+    # the best model's costs, measured where the report runs (the trials did not ask for them)
+    cost = ev["costs"]
+    assert cost["params"] > 0 and cost["model_bytes"] > cost["params"] * 4
+    assert cost["flops"] > 0 and cost["latency_ms"] > 0 and cost["latency_device"] == "cpu"
+    assert "its costs:" in out and "latency_ms (cpu)" in out
+    assert not {"params", "latency_ms"} & set(ev["reported"])
 
     imp = data["importance"]
     assert imp["num_trials"] == 6

@@ -401,6 +401,8 @@ def test_metrics_agree_with_scikit_learn_on_known_inputs() -> None:
     assert math.isnan(missing["val_roc_auc"])  # class 2 absent: ROC-AUC undefined
 
 
+# the scikit-learn metrics on request; the model's costs (params, latency_ms, ...) are on request
+# too, but measured by raytuner.trial.costs: tests/trial/test_costs.py
 ON_REQUEST = ["val_top5_accuracy", "val_precision", "val_recall", "val_f1", "val_roc_auc"]
 
 

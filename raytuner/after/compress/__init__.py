@@ -16,10 +16,7 @@ most ``max_accuracy_drop`` accuracy; if none does, the original is kept. It is s
 from __future__ import annotations
 
 import gzip
-import io
 import json
-import statistics
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,7 @@ from raytuner.files import dump_yaml, read_yaml_file, write_text_atomic
 from raytuner.models import create_model
 from raytuner.runs.folder import COMPRESSED_DIR, EXPERIMENT_FILE, load_run_experiment
 from raytuner.text import render_table as text_table
+from raytuner.trial.costs import inference_latency_ms, state_bytes
 
 OUT_SUBDIR = COMPRESSED_DIR
 WEIGHTS_FILE = "weights.pt"
@@ -59,25 +57,6 @@ class Variant:
     latency_ms: float | None = None
     accuracy: float | None = None
     accuracy_drop: float | None = None
-
-
-def state_bytes(model: nn.Module) -> bytes:
-    """The bytes ``torch.save(model.state_dict())`` writes."""
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.getvalue()
-
-
-@torch.no_grad()
-def latency_ms(model: nn.Module, batch: torch.Tensor, runs: int) -> float:
-    """Median CPU time of one forward pass over ``batch``, after one warm-up pass."""
-    model(batch)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        model(batch)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def _build(method: str, model: nn.Module, sparsity: float | None, data: DataBundle
@@ -111,7 +90,8 @@ def compress_model(model: nn.Module, data: DataBundle, config: CompressConfig, b
             continue
         raw = state_bytes(variant)
         row.size_bytes, row.gzip_bytes = len(raw), len(gzip.compress(raw, 9))
-        row.latency_ms = latency_ms(variant, batch, config.latency_runs)
+        row.latency_ms = inference_latency_ms(variant, batch, warmup=1,
+                                              runs=config.latency_runs)
         baseline = row.accuracy if baseline is None else baseline
         row.accuracy_drop = baseline - row.accuracy
         if method == "pruned":

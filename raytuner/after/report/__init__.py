@@ -17,9 +17,9 @@ from typing import Any
 from raytuner.after.front import final_point, hypervolume_curve, summary_goals
 from raytuner.after.history import histories
 from raytuner.after.lineage import schedule_lines
-from raytuner.after.loading import evaluate_model, load_trial
+from raytuner.after.loading import evaluate_model, load_trial, model_costs
 from raytuner.after.report import plots
-from raytuner.after.report.html import render_html
+from raytuner.after.report.html import cost_rows, render_html
 from raytuner.after.report.importance import importance
 from raytuner.after.report.leaderboard import best_so_far, leaderboard, leaderboard_table
 from raytuner.after.report.tensorboard import write_tensorboard
@@ -58,7 +58,9 @@ def _evaluate_best(run_dir: Path, summary: dict[str, Any]) -> tuple[dict | None,
         return None, f"skipped, it builds the model: {exc}"
     evaluation = evaluate_model(trial.model, trial.data)
     evaluation.update(trial_id=trial.trial_id, epoch=trial.epoch,
-                      checkpoint=str(trial.checkpoint), reported=trial.reported)
+                      checkpoint=str(trial.checkpoint), reported=trial.reported,
+                      costs=model_costs(trial.model, trial.data,
+                                        trial.experiment.search.latency_batch))
     return evaluation, None
 
 
@@ -157,6 +159,8 @@ def render_text(report: Report) -> str:
         lines.append(render_table([[k, ev[k]] for k in (
             "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr")],
             ["metric", "value"]))
+        if ev.get("costs"):
+            lines += ["", "its costs:", render_table(cost_rows(ev["costs"]), ["cost", "value"])]
     imp = data["importance"]
     lines += ["", f"hyperparameter importance ({imp['method']}, {imp['num_trials']} trials):"]
     if imp["note"]:

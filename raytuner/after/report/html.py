@@ -46,6 +46,13 @@ def _leaderboard(report: dict[str, Any]) -> str:
     return _table(header, body, "leaderboard")
 
 
+def cost_rows(costs: dict[str, Any]) -> list[list[Any]]:
+    """The best model's costs as table rows, the latency labelled with where it was timed."""
+    device = costs.get("latency_device", "")
+    return [[f"{name} ({device})" if name == "latency_ms" and device else name, value]
+            for name, value in costs.items() if name != "latency_device"]
+
+
 def _evaluation(report: dict[str, Any], images: dict[str, Path]) -> str:
     ev = report.get("evaluation")
     if ev is None:
@@ -54,6 +61,8 @@ def _evaluation(report: dict[str, Any], images: dict[str, Path]) -> str:
                                  "roc_auc_ovr", "num_examples")]
     out = (f"<p>Trial {html.escape(ev['trial_id'])}, checkpoint of epoch {ev['epoch']}.</p>"
            + _table(["metric", "value"], rows, "evaluation"))
+    if ev.get("costs"):
+        out += _table(["cost", "value"], cost_rows(ev["costs"]), "costs")
     if "confusion_matrix" in images:
         out += _image(images["confusion_matrix"], "confusion matrix")
     return out
