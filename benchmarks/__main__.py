@@ -17,17 +17,18 @@ BENCHMARKS = {
     "b4": "benchmarks.logging_overhead",
     "b5": "benchmarks.scale",
     "b6": "benchmarks.population",
+    "b7": "benchmarks.multi_objective",
     "default": "benchmarks.default_experiment",
     "chaos": "benchmarks.chaos",
 }
 ALIASES = {"search": "b1", "overhead": "b2", "speed": "b3", "logging": "b4", "scale": "b5",
-           "population": "b6"}
+           "population": "b6", "multi_objective": "b7"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("name", choices=[*BENCHMARKS, *ALIASES, "all"],
-                        help="benchmark to run (b1..b6, default, chaos, or all)")
+                        help="benchmark to run (b1..b7, default, chaos, or all)")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny size that runs in seconds (what the test suite runs)")
     parser.add_argument("--seeds", type=int, default=None,
@@ -36,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"where tables and plots go (default: {RESULTS_DIR})")
     parser.add_argument("--methods", default=None,
                         help="B1: comma-separated subset of methods a,b,c,d,e; B6: of "
-                             "asha,pbt,pb2")
+                             "asha,pbt,pb2; B7: of random,moasha")
     parser.add_argument("--report-only", action="store_true",
-                        help="B1, B5, B6: rebuild the report from the runs saved so far")
+                        help="B1, B5, B6, B7: rebuild the report from the runs saved so far")
     parser.add_argument("--resume", action="store_true",
                         help="B1: keep the runs saved so far and run only the missing ones")
     parser.add_argument("--trials", default=None,

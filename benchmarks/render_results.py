@@ -48,6 +48,11 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     ("b6_population", "B6: PBT and PB2 against ASHA", "python -m benchmarks b6 --seeds 5",
      "Population-based training (PBT, PB2) against ASHA on B1's task with the same epoch "
      "budget: best accuracy at 25/50/100% of the budget."),
+    ("b7_multi_objective", "B7: multi-objective search, MOASHA + Optuna against random + FIFO",
+     "python -m benchmarks b7 --seeds 5",
+     "Accuracy against parameter count on B1's task with the same epoch budget: the "
+     "hypervolume of the front at 25/50/100% of the budget, and MOASHA + Optuna's as a ratio "
+     "of random + FIFO's on the same seed."),
     ("chaos", "Chaos soak: killed workers and a killed driver", "python -m benchmarks chaos",
      "100 short trials while trial workers are SIGKILLed at random and the driver once, then "
      "`raytuner resume`; the checks say whether anything was lost."),

@@ -170,6 +170,37 @@ def test_b6_smoke_population_methods_spend_the_budget_and_rebuild(cluster, tmp_p
 
 
 @pytest.mark.slow
+def test_b7_smoke_both_methods_spend_the_budget_and_rebuild(cluster, tmp_path: Path) -> None:
+    text, data = _smoke("b7", tmp_path)
+    budget = data["size"]["budget"]
+    assert set(data["runs"]) == {"random", "moasha"}
+    for key, runs in data["runs"].items():
+        for run in runs:
+            assert run["epochs"] == budget == len(run["points"]), (key, run)
+            assert all(p[3] > 0 for p in run["points"])  # params measured at every epoch
+    from benchmarks.multi_objective import front_hypervolume
+    from benchmarks.multi_objective import run as run_b7
+
+    reference = tuple(data["hypervolume"]["reference"])
+    for key, runs in data["runs"].items():
+        full = data["hypervolume"]["by_method"][key][0]["1.0"]
+        assert full == front_hypervolume(runs[0]["points"], budget, reference) > 0
+    assert "MOASHA" in text and "random + FIFO" in text and "per seed" in text
+    again = run_b7(Options(smoke=True, out_dir=tmp_path, extra={"report_only": True}))
+    assert again.markdown in text  # from the JSON
+
+
+def test_b7_front_hypervolume_takes_each_trials_latest_values() -> None:
+    from benchmarks.multi_objective import front_hypervolume
+
+    points = [["a", 1, 0.5, 10.0], ["b", 1, 0.4, 5.0], ["a", 2, 0.8, 10.0]]
+    reference = (0.0, 20.0)
+    assert front_hypervolume(points, 1, reference) == pytest.approx(0.5 * 10)
+    assert front_hypervolume(points, 2, reference) == pytest.approx(0.5 * 10 + 0.4 * 5)
+    assert front_hypervolume(points, 3, reference) == pytest.approx(0.8 * 10 + 0.4 * 5)
+
+
+@pytest.mark.slow
 def test_b2_smoke_runs_every_variant(cluster, tmp_path: Path) -> None:
     text, data = _smoke("b2", tmp_path)
     for label, outcomes in data["measured"].items():
