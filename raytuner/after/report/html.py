@@ -102,6 +102,14 @@ def _pareto(report: dict[str, Any], images: dict[str, Path]) -> str:
     return out
 
 
+def _searched_for(report: dict[str, Any]) -> str:
+    """"search metric <b>m</b> (max)", or the objectives of a multi-objective run."""
+    goals = ([(o["metric"], o["mode"]) for o in report["pareto"]["objectives"]]
+             if report.get("pareto") else [(report["metric"], report["mode"])])
+    word = "objectives" if len(goals) > 1 else "search metric"
+    return f"{word} " + ", ".join(f"<b>{html.escape(m)}</b> ({mode})" for m, mode in goals)
+
+
 def render_html(report: dict[str, Any], images: dict[str, Path]) -> str:
     """The report page; ``images`` maps figure names to their PNG files."""
     title = f"raytuner report: {report['experiment']}"
@@ -109,8 +117,7 @@ def render_html(report: dict[str, Any], images: dict[str, Path]) -> str:
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Run folder <code>{html.escape(report['run_dir'])}</code>: "
-        f"{report['num_trials']} trials ({html.escape(counts)}); search metric "
-        f"<b>{html.escape(report['metric'])}</b> ({report['mode']}).</p>",
+        f"{report['num_trials']} trials ({html.escape(counts)}); {_searched_for(report)}.</p>",
         "<h2>Leaderboard</h2>", _leaderboard(report),
         "<h2>Best trial on the validation set</h2>", _evaluation(report, images),
         "<h2>Hyperparameter importance</h2>", _importance(report, images),

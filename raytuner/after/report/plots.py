@@ -174,9 +174,8 @@ def front_figure(points: dict[str, tuple[float, ...]], front: list[str],
         ax.scatter([p[a] for p in on_front], [p[b] for p in on_front], s=34,
                    color="tab:red", label="Pareto front", zorder=3)
         if len(goals) == 2 and len(on_front) > 1:
-            line = sorted(on_front)
-            ax.step([p[a] for p in line], [p[b] for p in line], where="post",
-                    color="tab:red", alpha=0.5)
+            xs, ys = _front_staircase(on_front, (goals[0][1], goals[1][1]))
+            ax.plot(xs, ys, color="tab:red", alpha=0.5)
         ax.set_xlabel(f"{goals[a][0]} ({goals[a][1]})")
         ax.set_ylabel(f"{goals[b][0]} ({goals[b][1]})")
         ax.grid(alpha=0.3)
@@ -184,6 +183,18 @@ def front_figure(points: dict[str, tuple[float, ...]], front: list[str],
     fig.suptitle(f"Pareto front: {len(on_front)} of {len(points)} trials (final values)")
     fig.tight_layout()
     return fig
+
+
+def _front_staircase(front: list[tuple[float, ...]], modes: tuple[str, str]
+                     ) -> tuple[list[float], list[float]]:
+    """The boundary of what a two-objective front dominates: through every point, one step
+    between neighbours, turned the way the modes say is better."""
+    signs = [-1.0 if mode == "max" else 1.0 for mode in modes]
+    minimized = sorted((signs[0] * p[0], signs[1] * p[1]) for p in front)
+    path = [minimized[0]]
+    for before, after in zip(minimized, minimized[1:], strict=False):
+        path += [(after[0], before[1]), after]
+    return [signs[0] * x for x, _ in path], [signs[1] * y for _, y in path]
 
 
 def hypervolume_figure(curve: list[tuple[int, float]]) -> Figure | None:
