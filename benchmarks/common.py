@@ -152,6 +152,31 @@ def ray_session(num_cpus: int | None = None) -> Callable[[], None]:
     return ray.shutdown
 
 
+def run_seeds(data: dict[str, Any], saved: Path, methods: list[str],
+              run_one: Callable[[str, int, Path], dict[str, Any]]) -> dict[str, Any]:
+    """Run every method for every seed of ``data["seeds"]``, seeds outer (a cut-short run
+    still compares like with like), in one local Ray and a temporary storage folder per
+    method; ``run_one(method, seed, storage)`` returns a run's record, to which the load
+    readings are added. ``data`` (with ``"runs": {method: [...]}``) is written to ``saved``
+    after each run."""
+    import tempfile
+
+    shutdown = ray_session()
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"{saved.stem}-") as tmp:
+            for seed in range(data["seeds"]):
+                for method in methods:
+                    with LoadWatch() as load:
+                        record = run_one(method, seed, Path(tmp) / method)
+                    data["runs"][method].append({**record, **load.as_dict()})
+                    saved.parent.mkdir(parents=True, exist_ok=True)
+                    saved.write_text(json.dumps(data, indent=1, default=str) + "\n",
+                                     encoding="utf-8")
+    finally:
+        shutdown()
+    return data
+
+
 def plot_lines(path: Path, series: dict[str, list[tuple[list[float], list[float]]]], *,
                xlabel: str, ylabel: str, title: str, hline: float | None = None,
                ylim: tuple[float, float] | None = None) -> Path:

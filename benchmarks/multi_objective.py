@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    LoadWatch,
     Options,
     Report,
     markdown_table,
     median_spread,
     plot_lines,
-    ray_session,
+    run_seeds,
 )
 from benchmarks.search_efficiency import FULL, SMOKE, base_experiment
 from benchmarks.tracking import EpochLedger
@@ -101,34 +99,24 @@ def reference_of(data: dict[str, Any]) -> tuple[float, float]:
 
 
 def run(opts: Options) -> Report:
-    """Every method for every seed (seeds outer, so a cut-short run compares like with like);
-    the JSON is written after each run, and the table is built from it."""
+    """Every method for every seed (:func:`benchmarks.common.run_seeds`); the table is built
+    from the JSON written after each run."""
     size = dict(SMOKE if opts.smoke else FULL)
     seeds = opts.seeds or size["seeds"]
     methods = opts.extra.get("methods") or list(METHODS)
     saved = opts.out_dir / "b7_multi_objective.json"
     if opts.extra.get("report_only"):
         return _report(json.loads(saved.read_text(encoding="utf-8")), opts.out_dir)
+
+    def run_one(method: str, seed: int, storage: Path) -> dict[str, Any]:
+        ledger, wall = run_method(method, seed, size, storage)
+        return {"seed": seed, "wall_s": wall, "epochs": ledger.epochs,
+                "overrun": ledger.overrun, "trials": len({r.trial_id for r in ledger.records}),
+                "points": _points(ledger)}
+
     data: dict[str, Any] = {"size": size, "seeds": seeds, "goals": GOALS,
                             "runs": {m: [] for m in methods}}
-    shutdown = ray_session()
-    try:
-        with tempfile.TemporaryDirectory(prefix="b7-") as tmp:
-            for seed in range(seeds):
-                for method in methods:
-                    with LoadWatch() as load:
-                        ledger, wall = run_method(method, seed, size, Path(tmp) / method)
-                    data["runs"][method].append({
-                        "seed": seed, "wall_s": wall, "epochs": ledger.epochs,
-                        "overrun": ledger.overrun,
-                        "trials": len({r.trial_id for r in ledger.records}),
-                        "points": _points(ledger), **load.as_dict()})
-                    opts.out_dir.mkdir(parents=True, exist_ok=True)
-                    saved.write_text(json.dumps(data, indent=1, default=str) + "\n",
-                                     encoding="utf-8")
-    finally:
-        shutdown()
-    return _report(data, opts.out_dir)
+    return _report(run_seeds(data, saved, methods, run_one), opts.out_dir)
 
 
 def _report(data: dict[str, Any], out_dir: Path) -> Report:

@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    LoadWatch,
     Options,
     Report,
     markdown_table,
     median_spread,
     plot_lines,
-    ray_session,
+    run_seeds,
 )
 from benchmarks.search_efficiency import FULL, METRIC, SMOKE, base_experiment
 from benchmarks.tracking import EpochLedger, best_at
@@ -82,44 +80,33 @@ def run_method(method: str, seed: int, size: dict[str, Any], smoke: bool,
     return ledger, wall
 
 
-def _summarize(ledger: EpochLedger, wall: float, budget: int, load: LoadWatch,
-               seed: int) -> dict[str, Any]:
+def _summarize(ledger: EpochLedger, wall: float, budget: int, seed: int) -> dict[str, Any]:
     times, counts, best = ledger.best_so_far("max")
     return {
         "seed": seed, "wall_s": wall, "epochs": ledger.epochs, "overrun": ledger.overrun,
         "trials": len({r.trial_id for r in ledger.records}),
         "exploits": getattr(ledger, "exploits", 0),
         "best": {str(q): best_at(counts, best, round(budget * q)) for q in (0.25, 0.5, 1.0)},
-        "curve": {"t": times, "n": counts, "best": best}, **load.as_dict(),
+        "curve": {"t": times, "n": counts, "best": best},
     }
 
 
 def run(opts: Options) -> Report:
-    """Every method for every seed (seeds outer, so a cut-short run compares like with like);
-    the JSON is written after each run, and the table is built from it."""
+    """Every method for every seed (:func:`benchmarks.common.run_seeds`); the table is built
+    from the JSON written after each run."""
     size = dict(SMOKE if opts.smoke else FULL)
     seeds = opts.seeds or size["seeds"]
     methods = opts.extra.get("methods") or list(METHODS)
     saved = opts.out_dir / "b6_population.json"
     if opts.extra.get("report_only"):
         return _report(json.loads(saved.read_text(encoding="utf-8")), opts.out_dir)
+
+    def run_one(method: str, seed: int, storage: Path) -> dict[str, Any]:
+        ledger, wall = run_method(method, seed, size, opts.smoke, storage)
+        return _summarize(ledger, wall, size["budget"], seed)
+
     data: dict[str, Any] = {"size": size, "seeds": seeds, "runs": {m: [] for m in methods}}
-    shutdown = ray_session()
-    try:
-        with tempfile.TemporaryDirectory(prefix="b6-") as tmp:
-            for seed in range(seeds):
-                for method in methods:
-                    with LoadWatch() as load:
-                        ledger, wall = run_method(method, seed, size, opts.smoke,
-                                                  Path(tmp) / method)
-                    data["runs"][method].append(
-                        _summarize(ledger, wall, size["budget"], load, seed))
-                    opts.out_dir.mkdir(parents=True, exist_ok=True)
-                    saved.write_text(json.dumps(data, indent=1, default=str) + "\n",
-                                     encoding="utf-8")
-    finally:
-        shutdown()
-    return _report(data, opts.out_dir)
+    return _report(run_seeds(data, saved, methods, run_one), opts.out_dir)
 
 
 def _paired(runs: dict[str, list[dict[str, Any]]]) -> str:

@@ -1,4 +1,5 @@
-"""Random and grid search: Ray's variant generator over the translated space."""
+"""Random and grid search (Ray's variant generator over the translated space), and the base of
+the searches that learn from results."""
 
 from __future__ import annotations
 
@@ -55,3 +56,34 @@ class GridSearch(RandomSearch):
     @classmethod
     def count_trials(cls, space: list[Param], num_samples: int) -> int:
         return grid_size(space) * num_samples
+
+
+class ModelBasedSearch(SearchAlgorithm):
+    """Base of a search that models the results so far (TPE): it samples every domain, so
+    ``grid`` values are refused, and with nothing to search it is random search (repeating
+    the base config). A subclass sets :attr:`label` and implements :meth:`build_model`."""
+
+    learns_from_results = True
+    #: the algorithm's name in messages
+    label = ""
+
+    @classmethod
+    def check_param(cls, param: Param, where: str) -> None:
+        if param.kind == "grid":
+            raise ConfigError("grid values need search.algorithm random or grid; "
+                              f"use choice with {cls.label}", path=where)
+
+    @classmethod
+    def build(cls, search: SearchConfig, space: list[Param], *, seed: int, max_concurrent: int,
+              warm: Sequence[WarmPoint] = ()) -> tuple[Any, dict[str, Any]]:
+        if not space:
+            return RandomSearch.build(search, space, seed=seed, max_concurrent=max_concurrent)
+        return cls.build_model(search, space, seed=seed, max_concurrent=max_concurrent,
+                               warm=warm)
+
+    @classmethod
+    def build_model(cls, search: SearchConfig, space: list[Param], *, seed: int,
+                    max_concurrent: int, warm: Sequence[WarmPoint] = ()
+                    ) -> tuple[Any, dict[str, Any]]:
+        """``(Ray searcher, Ray param_space)`` for a non-empty ``space``."""
+        raise NotImplementedError

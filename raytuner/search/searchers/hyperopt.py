@@ -13,9 +13,8 @@ import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from raytuner.errors import ConfigError
-from raytuner.search._registry import SEARCHERS, SearchAlgorithm, WarmPoint
-from raytuner.search.searchers.basic import RandomSearch
+from raytuner.search._registry import SEARCHERS, WarmPoint
+from raytuner.search.searchers.basic import ModelBasedSearch
 from raytuner.search.space import Param, hyperopt_labels, hyperopt_point, to_hyperopt
 
 if TYPE_CHECKING:
@@ -27,22 +26,16 @@ TID_OFFSET = 1_000_000_000
 
 
 @SEARCHERS.register("hyperopt")
-class HyperOptTPE(SearchAlgorithm):
+class HyperOptTPE(ModelBasedSearch):
     """Tree-structured Parzen estimators after ``n_initial_points`` random trials."""
 
-    learns_from_results = True
+
+    label = "hyperopt"
 
     @classmethod
-    def check_param(cls, param: Param, where: str) -> None:
-        if param.kind == "grid":
-            raise ConfigError("grid values need search.algorithm random or grid; "
-                              "use choice with hyperopt", path=where)
-
-    @classmethod
-    def build(cls, search: SearchConfig, space: list[Param], *, seed: int, max_concurrent: int,
-              warm: Sequence[WarmPoint] = ()) -> tuple[Any, dict[str, Any]]:
-        if not space:  # nothing to search degenerates to repeating the base config: random
-            return RandomSearch.build(search, space, seed=seed, max_concurrent=max_concurrent)
+    def build_model(cls, search: SearchConfig, space: list[Param], *, seed: int,
+                    max_concurrent: int, warm: Sequence[WarmPoint] = ()
+                    ) -> tuple[Any, dict[str, Any]]:
         # deferred: Ray is heavy, and _ray_compat imports it at its top
         from raytuner._ray_compat import SeededHyperOptSearch
 

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import ConfigError
-from raytuner.search._registry import SEARCHERS, SearchAlgorithm, WarmPoint
+from raytuner.search._registry import SEARCHERS, WarmPoint
 from raytuner.search.optuna_space import OptunaSpace, optuna_point
-from raytuner.search.searchers.basic import RandomSearch
+from raytuner.search.searchers.basic import ModelBasedSearch
 from raytuner.search.space import Param
 
 if TYPE_CHECKING:
@@ -29,23 +29,16 @@ STUDY_NAME = "optuna"
 
 
 @SEARCHERS.register("optuna")
-class OptunaTPE(SearchAlgorithm):
+class OptunaTPE(ModelBasedSearch):
     """Optuna's TPE (after ``n_initial_points`` random trials) or NSGA-II (``sampler``)."""
 
-    learns_from_results = True
     multi_objective = True
+    label = "optuna"
 
     @classmethod
-    def check_param(cls, param: Param, where: str) -> None:
-        if param.kind == "grid":
-            raise ConfigError("grid values need search.algorithm random or grid; "
-                              "use choice with optuna", path=where)
-
-    @classmethod
-    def build(cls, search: SearchConfig, space: list[Param], *, seed: int, max_concurrent: int,
-              warm: Sequence[WarmPoint] = ()) -> tuple[Any, dict[str, Any]]:
-        if not space:  # nothing to search degenerates to repeating the base config: random
-            return RandomSearch.build(search, space, seed=seed, max_concurrent=max_concurrent)
+    def build_model(cls, search: SearchConfig, space: list[Param], *, seed: int,
+                    max_concurrent: int, warm: Sequence[WarmPoint] = ()
+                    ) -> tuple[Any, dict[str, Any]]:
         # deferred: Ray is heavy, and the module imports it at its top
         from raytuner.search.searchers._optuna_search import ConfigOptunaSearch
 
