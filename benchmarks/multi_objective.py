@@ -22,6 +22,7 @@ seeds. The JSON it stores (``results/b7_multi_objective.json``) is what the tabl
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -82,20 +83,32 @@ def _points(ledger: EpochLedger) -> list[list[Any]]:
             for r in ledger.records]
 
 
-def front_hypervolume(points: list[list[Any]], spent: int, reference: tuple[float, float]
-                      ) -> float:
-    """The hypervolume of the trials' latest values among the first ``spent`` epochs."""
+#: the two scales the parameter count is measured on: as it is, where the volume is ruled by
+#: the largest models (from 400k to 40k parameters is 90% of the axis, 4k to 400 under 1%);
+#: and its log10, where each factor of ten weighs the same
+SCALES = {"params": "params as counted", "log10_params": "log10(params)"}
+
+
+def _scaled(params: float, scale: str) -> float:
+    return math.log10(params) if scale == "log10_params" else params
+
+
+def front_hypervolume(points: list[list[Any]], spent: int, reference: tuple[float, float],
+                      scale: str = "params") -> float:
+    """The hypervolume of the trials' latest values among the first ``spent`` epochs, with
+    the parameter count on ``scale``."""
     latest: dict[str, tuple[float, float]] = {}
     for trial_id, _, accuracy, params in points[:spent]:
-        latest[trial_id] = (float(accuracy), float(params))
+        latest[trial_id] = (float(accuracy), _scaled(float(params), scale))
     return hypervolume(list(latest.values()), [mode for _, mode in GOALS], reference)
 
 
-def reference_of(data: dict[str, Any]) -> tuple[float, float]:
-    """Accuracy 0 and 1.1 x the largest parameter count any run reported."""
+def reference_of(data: dict[str, Any], scale: str = "params") -> tuple[float, float]:
+    """Accuracy 0 and, on ``scale``, 1.1 x the largest parameter count any run reported (10%
+    beyond it on the log scale)."""
     largest = max((p[3] for runs in data["runs"].values() for r in runs for p in r["points"]),
                   default=1.0)
-    return (0.0, 1.1 * float(largest))
+    return (0.0, _scaled(1.1 * float(largest), scale))
 
 
 def run(opts: Options) -> Report:
@@ -119,48 +132,65 @@ def run(opts: Options) -> Report:
     return _report(run_seeds(data, saved, methods, run_one), opts.out_dir)
 
 
+def _ratio_lines(runs: dict[str, list[dict[str, Any]]], hv: dict[str, list[dict[str, float]]]
+                 ) -> tuple[list[str], dict[str, list[float]]]:
+    """Per fraction of the budget, MOASHA + Optuna's hypervolume over random + FIFO's on the
+    same seed."""
+    lines: list[str] = []
+    ratios: dict[str, list[float]] = {}
+    if "random" not in hv or "moasha" not in hv:
+        return lines, ratios
+    base = {r["seed"]: h for r, h in zip(runs["random"], hv["random"], strict=True)}
+    for q in FRACTIONS:
+        values = [h[str(q)] / base[r["seed"]][str(q)]
+                  for r, h in zip(runs["moasha"], hv["moasha"], strict=True)
+                  if r["seed"] in base and base[r["seed"]][str(q)] > 0]
+        if values:
+            ratios[str(q)] = values
+            lines.append(f"- at {round(q * 100)}% of the budget, MOASHA + Optuna / random + "
+                         f"FIFO, per seed: " + ", ".join(f"{x:.2f}" for x in values)
+                         + f" (median {statistics.median(values):.2f})")
+    return lines, ratios
+
+
 def _report(data: dict[str, Any], out_dir: Path) -> Report:
     size, runs = data["size"], {k: v for k, v in data["runs"].items() if v}
-    reference = reference_of(data)
     budget = size["budget"]
-    hv = {key: [{str(q): front_hypervolume(r["points"], round(budget * q), reference)
-                 for q in FRACTIONS} for r in results] for key, results in runs.items()}
-    data["hypervolume"] = {"reference": list(reference), "by_method": hv}
-    header = ["method", *(f"hypervolume @{round(q * 100)}%" for q in FRACTIONS), "seeds",
-              "trials", "run wall s", "mean load"]
-    rows = [[METHODS[key], *(median_spread([h[str(q)] for h in hv[key]], 0) for q in FRACTIONS),
-             len(results), median_spread([float(r["trials"]) for r in results], 0),
-             median_spread([r["wall_s"] for r in results], 1),
-             round(statistics.fmean(r["load_mean_1m"] for r in results), 1)]
-            for key, results in runs.items()]
-    ratio_lines = []
-    if "random" in hv and "moasha" in hv:
-        base = {r["seed"]: h for r, h in zip(runs["random"], hv["random"], strict=True)}
-        for q in FRACTIONS:
-            ratios = [h[str(q)] / base[r["seed"]][str(q)]
-                      for r, h in zip(runs["moasha"], hv["moasha"], strict=True)
-                      if r["seed"] in base and base[r["seed"]][str(q)] > 0]
-            if ratios:
-                data.setdefault("ratios", {})[str(q)] = ratios
-                ratio_lines.append(
-                    f"- at {round(q * 100)}% of the budget, MOASHA + Optuna / random + FIFO, "
-                    f"per seed: " + ", ".join(f"{x:.2f}" for x in ratios)
-                    + f" (median {statistics.median(ratios):.2f})")
-    markdown = (
+    data["hypervolume"] = {}
+    parts = [
         f"Budget {budget} training epochs per run, at most {size['max_epochs']} per trial, 2 "
         f"trials at a time (B1's task and space); objectives {GOALS[0][0]} (max) and "
         f"{GOALS[1][0]} (min). Cells: hypervolume of the front of the trials' latest values "
-        f"after 25/50/100% of the budget, median [min, max] over the seeds run, reference "
-        f"point ({reference[0]:g}, {reference[1]:.0f}) for every run.\n\n"
-        + markdown_table(header, rows) + "\n\n" + "\n".join(ratio_lines) + "\n")
+        f"after 25/50/100% of the budget, median [min, max] over the seeds run, with one "
+        f"reference point for every run; the parameter count on two scales."]
+    for scale, label in SCALES.items():
+        reference = reference_of(data, scale)
+        hv = {key: [{str(q): front_hypervolume(r["points"], round(budget * q), reference, scale)
+                     for q in FRACTIONS} for r in results] for key, results in runs.items()}
+        lines, ratios = _ratio_lines(runs, hv)
+        data["hypervolume"][scale] = {"reference": list(reference), "by_method": hv,
+                                      "ratios": ratios}
+        digits = 0 if scale == "params" else 3
+        header = ["method", *(f"hypervolume @{round(q * 100)}%" for q in FRACTIONS),
+                  "seeds", "trials", "run wall s", "mean load"]
+        rows = [[METHODS[key], *(median_spread([h[str(q)] for h in hv[key]], digits)
+                                 for q in FRACTIONS),
+                 len(results), median_spread([float(r["trials"]) for r in results], 0),
+                 median_spread([r["wall_s"] for r in results], 1),
+                 round(statistics.fmean(r["load_mean_1m"] for r in results), 1)]
+                for key, results in runs.items()]
+        parts.append(f"**{label}**, reference point ({reference[0]:g}, {reference[1]:.4g}):\n\n"
+                     + markdown_table(header, rows) + "\n\n" + "\n".join(lines))
     plot = None
     if runs:
         plot = out_dir / "b7_multi_objective.png"
+        reference = reference_of(data, "log10_params")
         series = {METHODS[key]: [(list(range(1, len(r["points"]) + 1)),
-                                  [front_hypervolume(r["points"], k, reference)
+                                  [front_hypervolume(r["points"], k, reference, "log10_params")
                                    for k in range(1, len(r["points"]) + 1)])
                                  for r in results] for key, results in runs.items()}
-        plot_lines(plot, series, xlabel="training epochs spent", ylabel="hypervolume",
+        plot_lines(plot, series, xlabel="training epochs spent",
+                   ylabel="hypervolume (accuracy x log10 params)",
                    title="B7: hypervolume against epochs")
-    return Report("b7_multi_objective", "B7: multi-objective search", markdown,
+    return Report("b7_multi_objective", "B7: multi-objective search", "\n\n".join(parts) + "\n",
                   plots=[plot] if plot else [], data=data)

@@ -7,6 +7,7 @@ Ray and writes a readable table, plots and raw numbers with sane bookkeeping.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -181,10 +182,11 @@ def test_b7_smoke_both_methods_spend_the_budget_and_rebuild(cluster, tmp_path: P
     from benchmarks.multi_objective import front_hypervolume
     from benchmarks.multi_objective import run as run_b7
 
-    reference = tuple(data["hypervolume"]["reference"])
-    for key, runs in data["runs"].items():
-        full = data["hypervolume"]["by_method"][key][0]["1.0"]
-        assert full == front_hypervolume(runs[0]["points"], budget, reference) > 0
+    for scale in ("params", "log10_params"):
+        reference = tuple(data["hypervolume"][scale]["reference"])
+        for key, runs in data["runs"].items():
+            full = data["hypervolume"][scale]["by_method"][key][0]["1.0"]
+            assert full == front_hypervolume(runs[0]["points"], budget, reference, scale) > 0
     assert "MOASHA" in text and "random + FIFO" in text and "per seed" in text
     again = run_b7(Options(smoke=True, out_dir=tmp_path, extra={"report_only": True}))
     assert again.markdown in text  # from the JSON
@@ -198,6 +200,10 @@ def test_b7_front_hypervolume_takes_each_trials_latest_values() -> None:
     assert front_hypervolume(points, 1, reference) == pytest.approx(0.5 * 10)
     assert front_hypervolume(points, 2, reference) == pytest.approx(0.5 * 10 + 0.4 * 5)
     assert front_hypervolume(points, 3, reference) == pytest.approx(0.8 * 10 + 0.4 * 5)
+    # on the log scale: log10(20) - log10(10) for a, log10(20) - log10(5) for b beyond it
+    log_ref = (0.0, math.log10(20.0))
+    assert front_hypervolume(points, 3, log_ref, "log10_params") == pytest.approx(
+        0.8 * (math.log10(20) - 1) + 0.4 * (1 - math.log10(5)))
 
 
 @pytest.mark.slow
