@@ -74,10 +74,11 @@ class Net(nn.Module):
         return self.head(self.features(x))
 
 
-def train_digits(config: dict[str, Any], data: dict[str, torch.Tensor], epochs: int) -> None:
+def train_digits(config: dict[str, Any], data: dict[str, torch.Tensor], epochs: int,
+                 seed: int = SEED) -> None:
     """One trial: train up to ``epochs`` epochs, report and checkpoint after each."""
     torch.set_num_threads(1)
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     model = Net(config["depth"], config["channels"], config["dropout"])
     if config["optimizer"] == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"],
@@ -92,7 +93,7 @@ def train_digits(config: dict[str, Any], data: dict[str, torch.Tensor], epochs: 
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = state["epoch"]
-    generator = torch.Generator().manual_seed(SEED + start_epoch)
+    generator = torch.Generator().manual_seed(seed + start_epoch)
     x, y = data["train_x"], data["train_y"]
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
@@ -143,15 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="bare-digits", help="the run folder's name")
     parser.add_argument("--num-samples", type=int, default=16, help="trials (default 16)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per trial (default 12)")
+    parser.add_argument("--seed", type=int, default=SEED, help="the data split's, the "
+                        "search's and the trials' seed, as the experiment's seed in raytuner")
     args = parser.parse_args(argv)
     start = time.monotonic()
     searcher = HyperOptSearch(SPACE, metric="val_accuracy", mode="max",
                               points_to_evaluate=[FIRST_POINT], n_initial_points=6,
-                              random_state_seed=SEED)
+                              random_state_seed=args.seed)
     scheduler = ASHAScheduler(time_attr="epoch", max_t=args.epochs,
                               grace_period=min(2, args.epochs), reduction_factor=3)
-    trainable = tune.with_resources(tune.with_parameters(train_digits, data=digits(),
-                                                         epochs=args.epochs),
+    trainable = tune.with_resources(tune.with_parameters(train_digits, data=digits(args.seed),
+                                                         epochs=args.epochs, seed=args.seed),
                                     {"cpu": 1})
     tuner = tune.Tuner(
         trainable,

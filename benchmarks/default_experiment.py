@@ -77,10 +77,11 @@ def _timed(args: list[str], run_dir: Path) -> tuple[dict[str, Any], str]:
             }, proc.stdout
 
 
-def run_raytuner(storage: Path, name: str, smoke: bool) -> dict[str, Any]:
-    """``python -m raytuner run experiments/digits.yaml``; inside time from summary.json."""
+def run_raytuner(storage: Path, name: str, smoke: bool, seed: int = 0) -> dict[str, Any]:
+    """``python -m raytuner run experiments/digits.yaml`` with ``seed``; inside time from
+    summary.json."""
     args = [sys.executable, "-m", "raytuner", "run", str(DIGITS_YAML), "--storage", str(storage),
-            "--name", name]
+            "--name", name, "--set", f"seed={seed}"]
     for change in SMOKE_SETS if smoke else []:
         args += ["--set", change]
     out, _ = _timed(args, storage / name)
@@ -88,10 +89,11 @@ def run_raytuner(storage: Path, name: str, smoke: bool) -> dict[str, Any]:
     return {**out, "inside_s": summary["wall_time_s"]}
 
 
-def run_bare(storage: Path, name: str, smoke: bool) -> dict[str, Any]:
-    """The hand-written Ray Tune script; inside time from the JSON line it prints last."""
+def run_bare(storage: Path, name: str, smoke: bool, seed: int = 0) -> dict[str, Any]:
+    """The hand-written Ray Tune script with ``seed``; inside time from the JSON line it
+    prints last."""
     args = [sys.executable, "-m", "benchmarks.bare_tune_digits", "--storage", str(storage),
-            "--name", name]
+            "--name", name, "--seed", str(seed)]
     if smoke:
         args += ["--num-samples", "2", "--epochs", "2"]
     out, stdout = _timed(args, storage / name)
@@ -141,7 +143,9 @@ def run(opts: Options) -> Report:
         for rep in range(reps):
             order = [("raytuner", run_raytuner, ours), ("bare", run_bare, bare)]
             for label, runner, into in order if rep % 2 == 0 else order[::-1]:
-                into.append(runner(storage, f"{label}-{rep}", opts.smoke))
+                # each pair its own seed, the same on both sides: a seed fixes the
+                # configurations a search draws, whose cost differs from draw to draw
+                into.append(runner(storage, f"{label}-{rep}", opts.smoke, seed=rep))
                 print(f"rep {rep} {label}: {into[-1]['total_s']:.1f} s", file=sys.stderr)
         plan = plan_bounds(opts.smoke)
     ratio_total = (_med(ours, "total_s") or 0) / (_med(bare, "total_s") or 1)
@@ -193,7 +197,9 @@ def run(opts: Options) -> Report:
     ]
     loads = [r["load"]["load_mean_1m"] for r in ours + bare]
     markdown = ((f"Smoke size ({SMOKE_SETS}): figures meaningless.\n\n" if opts.smoke else "")
-                + f"{reps} alternating pairs; mean 1-minute load during the runs "
+                + f"{reps} alternating pairs, pair k with experiment seed k on both sides "
+                "(a seed fixes the data split and the configurations the search draws, whose "
+                "cost differs from draw to draw); mean 1-minute load during the runs "
                 f"{min(loads):.2f}-{max(loads):.2f}.\n\n"
                 + markdown_table(["figure", "raytuner", "hand-written Ray Tune", "ratio",
                                   "goal"], rows) + "\n")

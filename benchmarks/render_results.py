@@ -22,7 +22,7 @@ PAGE = RESULTS_DIR.parent / "RESULTS.md"
 #: (result name, title, command, what it measures), in the page's order
 SECTIONS: list[tuple[str, str, str, str]] = [
     ("default_experiment", "The default job against hand-written Ray Tune",
-     "python -m benchmarks default --seeds 3",
+     "python -m benchmarks default --seeds 5",
      "`raytuner run experiments/digits.yaml` and `benchmarks/bare_tune_digits.py` (the same "
      "job written by hand with Ray Tune: its own data code, CNN and loop, HyperOpt + ASHA, "
      "actor reuse, `with_parameters`, a checkpoint per epoch) in fresh processes, alternating; "
