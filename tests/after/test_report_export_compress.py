@@ -109,8 +109,9 @@ def test_report_cli_writes_html_pngs_json_and_tensorboard_images(shared_run) -> 
     data = json.loads((run_dir / "report" / "report.json").read_text())
     summary = shared_run.summary
     assert len(data["leaderboard"]) == 4
+    # by best value; a tie by the earlier best epoch, then the trial id
     ranked = sorted((t for t in summary["trials"] if t["best"] is not None),
-                    key=lambda t: -t["best"])
+                    key=lambda t: (-t["best"], t["best_epoch"], t["trial_id"]))
     assert [r["trial_id"] for r in data["leaderboard"]] == [t["trial_id"] for t in ranked[:4]]
     assert {"time_s", "epochs", "status", "config"} <= set(data["leaderboard"][0])
 

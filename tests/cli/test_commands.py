@@ -57,7 +57,10 @@ def test_run_then_best(tmp_path: Path) -> None:
     assert best.returncode == 0, best.stderr
     record = json.loads(best.stdout)
     assert {"config", "metrics", "checkpoint", "trial_id"} <= set(record)
-    top = max(trials, key=lambda t: t["best"])
+    # the highest best value; a tie goes to the earlier best epoch, then the smaller trial id
+    highest = max(t["best"] for t in trials)
+    top = min((t for t in trials if t["best"] == highest),
+              key=lambda t: (t["best_epoch"], t["trial_id"]))
     assert record["trial_id"] == top["trial_id"]
     assert Path(record["checkpoint"], "state.pt").is_file()
     assert record["best"] == pytest.approx(top["best"])
