@@ -169,3 +169,26 @@ def test_the_end_of_a_multi_objective_run_shows_the_front() -> None:
     lines = final_lines(_summary(), "(leaderboard)", [], "/elsewhere/runs/mo")
     assert any(line.startswith("Pareto front: 2 of 3 trials") for line in lines)
     assert "  checkpoint (last epoch): /runs/x/trial_a/checkpoint_000003" in lines
+
+
+def test_report_draws_the_front_and_pairwise_views_for_three_objectives() -> None:
+    from raytuner.after.report import plots
+
+    two = plots.front_figure({"a": (0.9, 3.0), "b": (0.8, 1.0), "c": (0.7, 2.0)}, ["a", "b"],
+                             GOALS)
+    assert len(two.axes) == 1
+    ax = two.axes[0]
+    assert ax.get_xlabel() == "val_accuracy (max)" and ax.get_ylabel() == "latency_ms (min)"
+    # the staircase of what the front dominates: b (0.8, 1) up to a's 3 ms, then across to a
+    (line,) = ax.get_lines()
+    assert list(zip(line.get_xdata(), line.get_ydata(), strict=True)) == [
+        (0.9, 3.0), (0.8, 3.0), (0.8, 1.0)]
+    three_goals = [*GOALS, ("params", "min")]
+    three = plots.front_figure({"a": (0.9, 3.0, 10.0), "b": (0.8, 1.0, 20.0)}, ["a", "b"],
+                               three_goals)
+    labels = [(a.get_xlabel(), a.get_ylabel()) for a in three.axes]
+    assert labels == [("val_accuracy (max)", "latency_ms (min)"),
+                      ("val_accuracy (max)", "params (min)"),
+                      ("latency_ms (min)", "params (min)")]
+    plots.close({"two": two, "three": three})
+    assert plots.front_figure({}, [], GOALS) is None
