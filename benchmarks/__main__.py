@@ -41,14 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-only", action="store_true",
                         help="B1, B5, B6, B7: rebuild the report from the runs saved so far")
     parser.add_argument("--resume", action="store_true",
-                        help="B1: keep the runs saved so far and run only the missing ones")
+                        help="B1, B5: keep the runs (B5: sizes) saved so far and run only the "
+                             "missing ones")
     parser.add_argument("--trials", default=None,
                         help="B2: number of trials (default 200), or N,M with M trials for "
                              "the slow no-reuse variant; B5: comma-separated sizes "
                              "(default 100,300,1000); chaos: trials (default 100)")
-    parser.add_argument("--tb-aggregation", default=None, metavar="PKG.MODULE:CALLBACK",
-                        help="B4: import path of the TensorBoard aggregation callback class; "
-                             "adds the variant 'aggregation on' (default: not measured)")
     return parser
 
 
@@ -58,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(BENCHMARKS) if name == "all" else [name]
     extra = {"methods": args.methods.split(",") if args.methods else None,
              "trials": args.trials, "report_only": args.report_only,
-             "resume": args.resume,
-             "tb_aggregation": args.tb_aggregation}
+             "resume": args.resume}
     opts = Options(smoke=args.smoke, seeds=args.seeds, out_dir=args.out, extra=extra)
     for each in names:
         module = importlib.import_module(BENCHMARKS[each])

@@ -3,10 +3,8 @@ B4 (logging overhead) and the default-experiment figures."""
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +13,6 @@ from benchmarks.tracking import EpochLedger, first_reaching
 REPO = Path(__file__).resolve().parents[1]
 DIGITS_YAML = REPO / "experiments" / "digits.yaml"
 SMOKE_OVERRIDES = ["search.num_samples=2", "train.epochs=2", "search.n_initial_points=1"]
-LOGGERS_ENV = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
-
-
-@contextmanager
-def default_loggers(enabled: bool):
-    """Ray's automatic CSV/JSON/TensorBoard logger callbacks on or off for runs started
-    inside the block (Ray reads the variable when it builds the callbacks)."""
-    old = os.environ.get(LOGGERS_ENV)
-    os.environ[LOGGERS_ENV] = "0" if enabled else "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(LOGGERS_ENV, None)
-        else:
-            os.environ[LOGGERS_ENV] = old
 
 
 def run_digits(storage: Path, name: str, *, smoke: bool, callbacks: list | None = None,

@@ -199,7 +199,12 @@ def run(opts: Options) -> Report:
         if opts.extra.get("report_only"):  # the sizes finished so far, e.g. after a stop
             saved = json.loads(partial.read_text(encoding="utf-8"))
             return _report({int(n): r for n, r in saved.items()}, opts)
+        if opts.extra.get("resume") and partial.is_file():  # keep the sizes measured so far
+            saved = json.loads(partial.read_text(encoding="utf-8"))
+            results.update({int(n): r for n, r in saved.items() if int(n) in sizes})
         for n in sizes:
+            if n in results:
+                continue
             results[n] = measure_in_fresh_process(n, timeout_s=6 * 3600)
             opts.out_dir.mkdir(parents=True, exist_ok=True)
             partial.write_text(json.dumps(results), encoding="utf-8")

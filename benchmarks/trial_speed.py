@@ -7,6 +7,12 @@ whole epoch end to end (the bare loop adds an evaluation and ``torch.save`` of m
 optimizer, as pytorch/examples do; raytuner's is the rate between two epoch results seen by
 the driver: evaluation, checkpoint and Tune's report included).
 
+A third loop tells raytuner's own cost apart from Ray Tune's: the bare loop written as a plain
+Ray Tune function trainable (``tune.report`` with a ``torch.save`` checkpoint every epoch, the
+data through ``tune.with_parameters``), measured the same two ways. Tune's function trainables
+report synchronously: training waits at every ``tune.report`` until the driver has processed
+the result and asked for the next one, a cost every Tune trainable pays per epoch.
+
 ``python -m benchmarks.trial_speed EPOCHS`` runs the bare loop alone and prints its rates.
 """
 
@@ -32,12 +38,10 @@ FULL = {"epochs": 10, "reps": 3}
 SMOKE = {"epochs": 2, "reps": 1}
 
 
-def bare_loop(epochs: int, seed: int = 0) -> dict[str, list[float]]:
-    """The minimal loop: shuffle, forward, loss, backward, step; then evaluate and save a
-    checkpoint. Samples/s of each epoch's training part (as raytuner's Trainer measures it)
-    and of the whole epoch."""
+def _bare_setup(seed: int):
+    """The bare loops' model, optimizer and data (raytuner's data and model code, so the
+    three loops train exactly the same network on the same tensors)."""
     import torch
-    import torch.nn.functional as F
 
     from raytuner.config import DataConfig
     from raytuner.data import load_dataset
@@ -48,31 +52,63 @@ def bare_loop(epochs: int, seed: int = 0) -> dict[str, list[float]]:
     data = load_dataset(DataConfig(name="digits"), seed)
     settings = {k: v for k, v in MODEL.items() if k != "name"}
     model = create_model("cnn", data.input_shape, data.num_classes, **settings)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    return model, torch.optim.Adam(model.parameters(), lr=LR), data
+
+
+def _bare_epoch(model, optimizer, data, folder: str, epoch: int) -> tuple[float, float]:
+    """One bare epoch: shuffle, forward, loss, backward, step; evaluate; ``torch.save`` of
+    model and optimizer into ``folder``. Returns (training samples/s, validation accuracy)."""
+    import torch
+    import torch.nn.functional as F
+
     x_all, y_all = data.train_x, data.train_y
     n = len(y_all)
+    model.train()
+    start = time.perf_counter()
+    order = torch.randperm(n)
+    for i in range(0, n, BATCH):
+        idx = order[i:i + BATCH]
+        loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    rate = n / (time.perf_counter() - start)
+    model.eval()
+    with torch.no_grad():
+        logits = model(data.val_x)
+        F.cross_entropy(logits, data.val_y).item()
+        accuracy = (logits.argmax(1) == data.val_y).float().mean().item()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1}, os.path.join(folder, "state.pt"))
+    return rate, accuracy
+
+
+def bare_loop(epochs: int, seed: int = 0) -> dict[str, list[float]]:
+    """The minimal loop (:func:`_bare_epoch`) in this process. Samples/s of each epoch's
+    training part (as raytuner's Trainer measures it) and of the whole epoch."""
+    model, optimizer, data = _bare_setup(seed)
+    n = len(data.train_y)
     train_rates, epoch_rates = [], []
     with tempfile.TemporaryDirectory(prefix="b3-bare-") as folder:
         for epoch in range(epochs):
-            model.train()
             start = time.perf_counter()
-            order = torch.randperm(n)
-            for i in range(0, n, BATCH):
-                idx = order[i:i + BATCH]
-                loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            train_rates.append(n / (time.perf_counter() - start))
-            model.eval()
-            with torch.no_grad():
-                logits = model(data.val_x)
-                F.cross_entropy(logits, data.val_y).item()
-                (logits.argmax(1) == data.val_y).float().mean().item()
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "epoch": epoch + 1}, os.path.join(folder, "state.pt"))
+            rate, _ = _bare_epoch(model, optimizer, data, folder, epoch)
+            train_rates.append(rate)
             epoch_rates.append(n / (time.perf_counter() - start))
     return {"train": train_rates, "epoch": epoch_rates}
+
+
+def bare_tune_trainable(config: dict[str, Any]) -> None:
+    """The bare loop as a Ray Tune user writes it: every epoch a ``tune.report`` with the
+    epoch's checkpoint folder."""
+    from ray import tune
+
+    model, optimizer, data = _bare_setup(0)
+    for epoch in range(config["epochs"]):
+        with tempfile.TemporaryDirectory(prefix="b3-tune-") as folder:
+            rate, accuracy = _bare_epoch(model, optimizer, data, folder, epoch)
+            tune.report({"epoch": epoch + 1, "val_accuracy": accuracy, "samples_per_s": rate},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def bare_in_own_process(epochs: int) -> dict[str, list[float]]:
@@ -101,28 +137,50 @@ def raytuner_trial(epochs: int, storage: Path) -> dict[str, Any]:
     raytuner.run(exp, storage=storage, callbacks=[ledger], stop=ledger,
                  shared_storage=True,  # one machine: every node shares its disk
                           overwrite=True)
-    inside = [r.result["samples_per_s"] for r in ledger.records]
-    times = [r.t for r in ledger.records]
-    end_to_end = None
-    if len(times) > 1:
-        from raytuner.config import DataConfig
-        from raytuner.data import load_dataset
+    return {"inside": [r.result["samples_per_s"] for r in ledger.records],
+            "end_to_end": _end_to_end(ledger)}
 
-        n_train = len(load_dataset(DataConfig(name="digits"), 0).train_y)
-        end_to_end = n_train * (len(times) - 1) / (times[-1] - times[0])
-    return {"inside": inside, "end_to_end": end_to_end}
+
+def _end_to_end(ledger: EpochLedger) -> float | None:
+    """Training samples per second between the first and the last result the driver saw."""
+    times = [r.t for r in ledger.records]
+    if len(times) < 2:
+        return None
+    from raytuner.config import DataConfig
+    from raytuner.data import load_dataset
+
+    n_train = len(load_dataset(DataConfig(name="digits"), 0).train_y)
+    return n_train * (len(times) - 1) / (times[-1] - times[0])
+
+
+def bare_tune_trial(epochs: int, storage: Path) -> dict[str, Any]:
+    """One trial of :func:`bare_tune_trainable` through a bare ``Tuner`` (FIFO, one CPU,
+    keep one checkpoint): its training rates and the end-to-end rate the driver sees."""
+    from ray import tune
+
+    ledger = EpochLedger("val_accuracy", keep_results=True)
+    tuner = tune.Tuner(
+        tune.with_resources(bare_tune_trainable, {"cpu": 1}),
+        param_space={"epochs": epochs},
+        tune_config=tune.TuneConfig(num_samples=1),
+        run_config=tune.RunConfig(
+            name="b3-bare-tune", storage_path=str(storage.resolve()), callbacks=[ledger],
+            stop=ledger,  # the ledger records each result as Tune's stopper
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0))
+    ledger.restart_clock()
+    tuner.fit()
+    return {"inside": [r.result["samples_per_s"] for r in ledger.records],
+            "end_to_end": _end_to_end(ledger)}
 
 
 def run(opts: Options) -> Report:
-    """Interleave bare and in-trial runs ``reps`` times; compare medians (first epoch of
-    each run is warm-up and left out)."""
+    """Interleave the bare loop, raytuner's trial and the bare Tune trial ``reps`` times;
+    compare medians (the first epoch of each run is warm-up and left out)."""
     size = SMOKE if opts.smoke else FULL
     reps = opts.seeds or size["reps"]
     shutdown = ray_session()
-    bare_train: list[float] = []
-    bare_epoch: list[float] = []
-    inside_rates: list[float] = []
-    end_to_end: list[float] = []
+    rates: dict[str, list[float]] = {k: [] for k in (
+        "bare_train", "bare_epoch", "inside", "end_to_end", "tune_inside", "tune_end_to_end")}
     loads: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="b3-") as tmp:
@@ -130,40 +188,54 @@ def run(opts: Options) -> Report:
                 with LoadWatch() as load:
                     bare = bare_in_own_process(size["epochs"])
                     trial = raytuner_trial(size["epochs"], Path(tmp) / str(rep))
-                bare_train += bare["train"][1:]
-                bare_epoch += bare["epoch"][1:]
-                inside_rates += trial["inside"][1:]
-                if trial["end_to_end"]:
-                    end_to_end.append(trial["end_to_end"])
+                    tune_trial = bare_tune_trial(size["epochs"], Path(tmp) / f"tune-{rep}")
+                rates["bare_train"] += bare["train"][1:]
+                rates["bare_epoch"] += bare["epoch"][1:]
+                for prefix, outcome in (("", trial), ("tune_", tune_trial)):
+                    rates[f"{prefix}inside"] += outcome["inside"][1:]
+                    if outcome["end_to_end"]:
+                        rates[f"{prefix}end_to_end"].append(outcome["end_to_end"])
                 loads.append(load.text())
     finally:
         shutdown()
-    train_ref, epoch_ref = statistics.median(bare_train), statistics.median(bare_epoch)
-    inside = statistics.median(inside_rates)
+    med = {k: statistics.median(v) if v else None for k, v in rates.items()}
+    train_ref, epoch_ref, inside, e2e = (med[k] for k in (
+        "bare_train", "bare_epoch", "inside", "end_to_end"))
     ratio = inside / train_ref
-    e2e = statistics.median(end_to_end) if end_to_end else None
     e2e_ratio = e2e / epoch_ref if e2e else None
-    rows = [["bare PyTorch loop, own process: training part", train_ref, 1.0, ""],
+    tune_inside, tune_e2e = med["tune_inside"], med["tune_end_to_end"]
+    rows = [["bare PyTorch loop, own process: training part", train_ref, 1.0, "", ""],
+            ["bare loop as a bare Ray Tune trainable: training part", tune_inside,
+             tune_inside / train_ref, "", ""],
             ["raytuner Trainer inside a Ray trial: training part", inside, ratio,
+             f"{inside / tune_inside:.3f}",
              f">= 0.97: **{'met' if ratio >= 0.97 else 'missed'}**"],
-            ["bare PyTorch loop: whole epoch (+ eval, torch.save)", epoch_ref, 1.0, ""]]
+            ["bare PyTorch loop: whole epoch (+ eval, torch.save)", epoch_ref, 1.0, "", ""]]
+    if tune_e2e:
+        rows.append(["bare Ray Tune trainable end to end (+ eval, torch.save, tune.report)",
+                     tune_e2e, tune_e2e / epoch_ref, "", ""])
     if e2e:
         rows.append(["raytuner trial end to end (+ eval, checkpoint, Tune's report)", e2e,
-                     e2e_ratio, f">= 0.90: **{'met' if e2e_ratio >= 0.90 else 'missed'}** "
+                     e2e_ratio, f"{e2e / tune_e2e:.3f}" if tune_e2e else "",
+                     f">= 0.90: **{'met' if e2e_ratio >= 0.90 else 'missed'}** "
                      f"({e2e / train_ref:.3f} of the bare training part alone)"])
     markdown = (
         f"Digits CNN ({MODEL}), full digits training split (80%), batch {BATCH}, Adam, "
         f"{size['epochs']} epochs per run, {reps} interleaved repetition(s), 1 thread each; "
-        "the bare loop in a process of its own. Median samples/s over epochs 2.. of every "
-        "run; ratios against the bare loop's same part.\n\n"
-        + markdown_table(["loop", "samples/s", "ratio", "goal"], rows)
+        "the bare loop in a process of its own, then raytuner's trial, then the same bare "
+        "loop as a bare Ray Tune function trainable (a `tune.report` with a checkpoint every "
+        "epoch). Median samples/s over epochs 2.. of every run; ratios against the bare "
+        "loop's same part, and raytuner against the bare Tune trainable's same part.\n\n"
+        + markdown_table(["loop", "samples/s", "ratio", "raytuner / bare Tune", "goal"], rows)
         + "\n\nLoad: " + "; ".join(loads) + "\n")
-    plot = plot_bars(opts.out_dir / "b3_trial_speed.png",
-                     ["bare train", "raytuner train", "bare epoch", "raytuner e2e"][:len(rows)],
+    labels = ["bare train", "Tune train", "raytuner train", "bare epoch", "Tune e2e",
+              "raytuner e2e"]
+    plot = plot_bars(opts.out_dir / "b3_trial_speed.png", labels[:len(rows)],
                      [r[1] for r in rows], ylabel="samples / s", title="B3: training speed")
     return Report("b3_trial_speed", "B3: trial speed", markdown, [plot],
-                  {"bare_train": bare_train, "bare_epoch": bare_epoch, "inside": inside_rates,
-                   "end_to_end": end_to_end, "ratio_train": ratio, "ratio_end_to_end": e2e_ratio,
+                  {**rates, "ratio_train": ratio, "ratio_end_to_end": e2e_ratio,
+                   "ratio_train_vs_tune": inside / tune_inside,
+                   "ratio_end_to_end_vs_tune": e2e / tune_e2e if e2e and tune_e2e else None,
                    "loads": loads})
 
 

@@ -92,3 +92,45 @@ def test_tune_controller_actor_reuse_internals_the_dead_actor_patch_needs() -> N
         "tracked_actor_task._on_error(")
     reset = inspect.getsource(TuneController._schedule_trial_reset)
     assert "on_error=self._trial_task_failure" in reset
+
+
+def test_uploads_copy_only_the_files_that_changed(tmp_path: Path) -> None:
+    """Ray uploads the driver's whole staging folder at every sync; with raytuner's atomic
+    upload a file whose copy is already whole and current is not written again (a run of
+    many trials would otherwise copy every trial's files at every sync), and a changed or
+    new file is."""
+    import os
+
+    import pyarrow.fs
+    from ray.train._internal import storage as ray_storage
+
+    _ray_compat.make_local_uploads_atomic()
+    source, target = tmp_path / "staging", tmp_path / "run"
+    for name in ("a/result.json", "b/result.json", "experiment_state.json"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(f"{name} 1\n")
+    local = pyarrow.fs.LocalFileSystem()
+    ray_storage._upload_to_fs_path(str(source), local, str(target))
+    first = {p.relative_to(target): p.stat() for p in target.rglob("*") if p.is_file()}
+    assert {str(p) for p in first} == {"a/result.json", "b/result.json",
+                                        "experiment_state.json"}
+    assert all(first[p].st_mtime_ns == (source / p).stat().st_mtime_ns for p in first)
+
+    with (source / "a/result.json").open("a") as handle:  # a trial reported again
+        handle.write("a/result.json 2\n")
+    (source / "c").mkdir()
+    (source / "c/result.json").write_text("c 1\n")  # a new trial
+    ray_storage._upload_to_fs_path(str(source), local, str(target))
+    second = {p.relative_to(target): p.stat() for p in target.rglob("*") if p.is_file()}
+    # unchanged files: the very same file (same inode), not a fresh copy renamed into place
+    for unchanged in (Path("b/result.json"), Path("experiment_state.json")):
+        assert second[unchanged].st_ino == first[unchanged].st_ino
+    assert second[Path("a/result.json")].st_ino != first[Path("a/result.json")].st_ino
+    for name in ("a/result.json", "b/result.json", "c/result.json", "experiment_state.json"):
+        assert (target / name).read_text() == (source / name).read_text()
+
+    # a copy changed in the run folder behind the upload's back (another size) is replaced
+    (target / "b/result.json").write_text("stale\n")
+    os.utime(target / "b/result.json", ns=((source / "b/result.json").stat().st_mtime_ns,) * 2)
+    ray_storage._upload_to_fs_path(str(source), local, str(target))
+    assert (target / "b/result.json").read_text() == "b/result.json 1\n"

@@ -219,20 +219,30 @@ def test_b2_smoke_runs_every_variant(cluster, tmp_path: Path) -> None:
 def test_b3_smoke_measures_both_loops(cluster, tmp_path: Path) -> None:
     text, data = _smoke("b3", tmp_path)
     rates = data["bare_train"] + data["bare_epoch"] + data["inside"] + data["end_to_end"]
+    rates += data["tune_inside"] + data["tune_end_to_end"]
     assert data["bare_train"] and data["inside"] and data["end_to_end"]
+    assert data["tune_inside"] and data["tune_end_to_end"]
     assert all(v > 0 for v in rates)
     # a whole epoch (evaluation and checkpoint included) is slower than its training part
     assert max(data["bare_epoch"]) < max(data["bare_train"])
     assert data["ratio_train"] > 0 and "own process" in text
+    assert data["ratio_end_to_end_vs_tune"] > 0 and "bare Ray Tune trainable" in text
 
 
 @pytest.mark.slow
 def test_b4_smoke_runs_with_and_without_loggers(cluster, tmp_path: Path) -> None:
+    from benchmarks.logging_overhead import ALL_OFF, ALL_ON, VARIANTS
+
     text, data = _smoke("b4", tmp_path)
-    assert set(data["measured"]) == {"Ray default loggers on", "all loggers off"}
+    assert set(data["measured"]) == set(VARIANTS)
     for outcomes in data["measured"].values():
         assert outcomes[0]["epochs"] >= 2 and outcomes[0]["best"] is not None
-    assert "--tb-aggregation" in text
+    # each variant really ran with the loggers it names, and only those
+    on, tb_off, off = (data["measured"][k][0] for k in VARIANTS)
+    assert on["tensorboard_files"] > 0 and on["result_json_files"] >= 2
+    assert tb_off["tensorboard_files"] == 0 and tb_off["result_json_files"] >= 2
+    assert off["tensorboard_files"] == 0 and off["result_json_files"] == 0
+    assert ALL_ON in text and ALL_OFF in text and "per epoch" in text
 
 
 @pytest.mark.slow
