@@ -59,7 +59,7 @@ def run(opts: Options) -> Report:
             for rep in range(reps):
                 order = list(VARIANTS) if rep % 2 == 0 else list(reversed(VARIANTS))
                 for label in order:
-                    name = f"b4-{rep}-{len(measured[label])}"
+                    name = f"b4-{rep}-{list(VARIANTS).index(label)}"  # a folder per run
                     run_folder = Path(tmp) / name
                     with LoadWatch() as load, loggers_left_out(VARIANTS[label]):
                         outcome = run_digits(Path(tmp), name, smoke=opts.smoke)
