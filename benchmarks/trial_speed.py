@@ -18,6 +18,7 @@ the result and asked for the next one, a cost every Tune trainable pays per epoc
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -141,16 +142,21 @@ def raytuner_trial(epochs: int, storage: Path) -> dict[str, Any]:
             "end_to_end": _end_to_end(ledger)}
 
 
+@functools.cache
+def _train_size() -> int:
+    """Examples in the digits training split that every loop trains on."""
+    from raytuner.config import DataConfig
+    from raytuner.data import load_dataset
+
+    return len(load_dataset(DataConfig(name="digits"), 0).train_y)
+
+
 def _end_to_end(ledger: EpochLedger) -> float | None:
     """Training samples per second between the first and the last result the driver saw."""
     times = [r.t for r in ledger.records]
     if len(times) < 2:
         return None
-    from raytuner.config import DataConfig
-    from raytuner.data import load_dataset
-
-    n_train = len(load_dataset(DataConfig(name="digits"), 0).train_y)
-    return n_train * (len(times) - 1) / (times[-1] - times[0])
+    return _train_size() * (len(times) - 1) / (times[-1] - times[0])
 
 
 def bare_tune_trial(epochs: int, storage: Path) -> dict[str, Any]:

@@ -276,7 +276,7 @@ def make_local_uploads_atomic() -> None:
         # each sync: copying only what changed keeps a sync's cost to the new results, not to
         # the number of trials so far (B5 measured a run of 1,000 trials spending most of a
         # core here otherwise).
-        files = [f for f in files if not _unchanged(f, f[1])]
+        files = [f for f in files if not _unchanged(f)]
         if not files:
             return None
         # Everything first into a staging folder on the same disk, then renamed into place:
@@ -323,10 +323,10 @@ def _files_to_copy(filesystem: Any, source: str, destination: Any
     return filesystem, files
 
 
-def _unchanged(file: UploadFile, target: Path) -> bool:
-    """rsync's quick check: ``target`` has the source's size and modification time (each
-    upload gives its copy the source's), so it holds the same bytes and needs no copy."""
-    _, _, size, mtime_ns = file
+def _unchanged(file: UploadFile) -> bool:
+    """rsync's quick check: the file's target has the source's size and modification time
+    (each upload gives its copy the source's), so it holds the same bytes and needs no copy."""
+    _, target, size, mtime_ns = file
     if mtime_ns is None:
         return False
     try:
