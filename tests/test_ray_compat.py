@@ -134,3 +134,30 @@ def test_uploads_copy_only_the_files_that_changed(tmp_path: Path) -> None:
     os.utime(target / "b/result.json", ns=((source / "b/result.json").stat().st_mtime_ns,) * 2)
     ray_storage._upload_to_fs_path(str(source), local, str(target))
     assert (target / "b/result.json").read_text() == "b/result.json 1\n"
+
+
+def test_experiment_state_is_encoded_in_one_shot_with_the_same_text() -> None:
+    """``TuneController.save_to_dir`` writes the experiment state through its module's
+    ``json.dump``; once patched, that is one ``json.dumps`` (C encoder) and one write, with
+    the very text Ray's own call writes, objects Ray cloudpickles included."""
+    import io
+    import json
+
+    from ray.tune.execution import tune_controller
+    from ray.tune.execution.tune_controller import TuneController
+    from ray.tune.utils.serialization import TuneFunctionEncoder
+
+    assert "json.dump(runner_state, f, cls=TuneFunctionEncoder)" in inspect.getsource(
+        TuneController.save_to_dir)
+    _ray_compat.encode_experiment_state_in_one_shot()
+    _ray_compat.encode_experiment_state_in_one_shot()  # idempotent
+    assert isinstance(tune_controller.json, _ray_compat._OneShotJson)
+    state = {"trial_data": ['{"a": 1}'] * 3, "runner_data": {"fn": len, "x": [1.5, None]},
+             "stats": {"start_time": 1.25}}
+    ours, theirs = io.StringIO(), io.StringIO()
+    writes = []
+    ours.write = lambda text, _write=ours.write: (writes.append(text), _write(text))[1]
+    tune_controller.json.dump(state, ours, cls=TuneFunctionEncoder)
+    json.dump(state, theirs, cls=TuneFunctionEncoder)
+    assert ours.getvalue() == theirs.getvalue() and len(writes) == 1
+    assert tune_controller.json.loads(ours.getvalue())["stats"] == {"start_time": 1.25}

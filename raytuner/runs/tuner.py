@@ -111,6 +111,8 @@ def build_tuner(exp: Experiment, run_dir: Path, data: DataBundle | None, *,
     _ray_compat.spare_trials_on_dead_reused_actors()
     # A disk that fills up must not leave Ray's state files of the run folder truncated.
     _ray_compat.make_local_uploads_atomic()
+    # Ray snapshots every trial's state at each forced sync: encode it at C speed.
+    _ray_compat.encode_experiment_state_in_one_shot()
     trainable = make_trainable(exp, data)
     if restore:  # searcher, scheduler and callbacks come back from the saved state
         return tune.Tuner.restore(ray_run_path(run_dir), trainable=trainable,
