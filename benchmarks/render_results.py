@@ -32,7 +32,7 @@ SECTIONS: list[tuple[str, str, str, str]] = [
      "training + evaluation' compares the two tools' own costs, the row after it the cost of "
      "the configurations each search chose."),
     ("b2_overhead", "B2: per-trial overhead of short trials",
-     "python -m benchmarks b2 --trials 200,40",
+     "python -m benchmarks b2 --trials 200,40 --seeds 3",
      "Trivial trials (a 4-unit MLP, one epoch on 12 samples, a checkpoint, a report) through "
      "`raytuner.run` against a bare `Tuner` with actor reuse doing the same work by hand; for "
      "scale, bare trainables that only report."),
