@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -51,16 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     name = ALIASES.get(args.name, args.name)
     names = list(BENCHMARKS) if name == "all" else [name]
     extra = {"methods": args.methods.split(",") if args.methods else None,
              "trials": args.trials, "report_only": args.report_only,
              "resume": args.resume}
-    opts = Options(smoke=args.smoke, seeds=args.seeds, out_dir=args.out, extra=extra)
+    at = argv.index(args.name)  # the positional name, as given (an alias, or `all`)
+    # --report-only and --resume reuse runs saved by the same command without them
+    kept = [a for a in argv[at + 1:] if a not in ("--report-only", "--resume")]
     for each in names:
+        # stored with the result, so RESULTS.md says how each table was made (not retyped)
+        command = shlex.join(["python", "-m", "benchmarks", *argv[:at], each, *kept])
+        opts = Options(smoke=args.smoke, seeds=args.seeds, out_dir=args.out, extra=extra,
+                       command=command)
         module = importlib.import_module(BENCHMARKS[each])
         report = module.run(opts)
+        report.data["command"] = command
         path = report.write(opts.out_dir)
         print(path.read_text(encoding="utf-8"))
         print(f"wrote {path}", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""Chaos soak: a run of many short trials while a helper SIGKILLs random trial workers and, once,
-the whole driver (then ``raytuner resume``), bounded in count and time.
+"""Chaos soak: a run of many short trials while a helper SIGKILLs random trial workers, at points
+spread over the trials' progress, and once the whole driver (then ``raytuner resume``),
+bounded in count and time.
 
 ``python -m benchmarks chaos`` (``--trials N``, default 100). Not a timed test: it checks that
 nothing is lost under faults and records what it injected and what came out:
@@ -35,12 +36,14 @@ from benchmarks.common import LoadWatch, Options, Report, markdown_table
 REPO = Path(__file__).resolve().parents[1]
 #: failure.max_retries of the soak: a trial may end errored only after this many retries
 RETRY_BUDGET = 3
-#: at most this many trial workers are killed (the driver once, on top)
+#: this many trial workers are killed (the driver once, on top), spread over the run's progress:
+#: the k-th once k / (MAX_WORKER_KILLS + 1) of the trials has finished (both drivers together),
+#: so a fast run gets as many faults as a slow one
 MAX_WORKER_KILLS = 12
 #: the whole soak (both drivers) stops after this long, whatever state it is in
 TIME_LIMIT_S = 1800.0
-#: random pause between two worker kills
-KILL_EVERY_S = (4.0, 10.0)
+#: at least this long between two worker kills (Ray restarts the trial in between)
+MIN_KILL_GAP_S = 2.0
 #: the driver is killed once this share of the trials has finished
 DRIVER_KILL_AT = 0.35
 
@@ -149,34 +152,45 @@ class Soak:
     def elapsed(self) -> float:
         return round(time.monotonic() - self.t0, 1)
 
-    def _kill_a_worker(self, driver: subprocess.Popen) -> None:
+    def _kill_a_worker(self, driver: subprocess.Popen) -> bool:
+        """SIGKILL one of the driver's trial workers, chosen at random; False if none was."""
         workers = trial_workers(driver.pid)
         if not workers:
-            return
+            return False
         pid = self.rng.choice(workers)
-        with contextlib.suppress(ProcessLookupError):
+        try:
             os.kill(pid, signal.SIGKILL)
-            self.faults.append({"t_s": self.elapsed(), "kind": "worker SIGKILL", "pid": pid,
-                                "finished_trials": finished_trials(self.run_dir)})
+        except ProcessLookupError:
+            return False
+        self.faults.append({"t_s": self.elapsed(), "kind": "worker SIGKILL", "pid": pid,
+                            "finished_trials": finished_trials(self.run_dir)})
+        return True
+
+    def worker_kill_due(self, finished: int) -> bool:
+        """Whether the next worker kill is due once ``finished`` trials have finished."""
+        killed = sum(f["kind"] == "worker SIGKILL" for f in self.faults)
+        return (killed < self.max_kills
+                and finished >= (killed + 1) * self.trials / (self.max_kills + 1))
 
     def _drive(self, driver: subprocess.Popen, *, kill_driver: bool) -> bool:
         """Inject faults until the driver ends (True) or is killed / out of time (False)."""
-        next_kill = time.monotonic() + self.rng.uniform(*KILL_EVERY_S)
+        last_kill = 0.0
         while driver.poll() is None:
             if time.monotonic() - self.t0 > self.time_limit_s:
                 kill_session(driver)
                 self.faults.append({"t_s": self.elapsed(), "kind": "time limit: stopped"})
                 return False
-            if kill_driver and finished_trials(self.run_dir) >= DRIVER_KILL_AT * self.trials:
+            finished = finished_trials(self.run_dir)
+            if kill_driver and finished >= DRIVER_KILL_AT * self.trials:
                 kill_session(driver)
                 self.faults.append({"t_s": self.elapsed(), "kind": "driver SIGKILL (session)",
-                                    "pid": driver.pid,
-                                    "finished_trials": finished_trials(self.run_dir)})
+                                    "pid": driver.pid, "finished_trials": finished})
                 return False
-            workers_killed = sum(f["kind"] == "worker SIGKILL" for f in self.faults)
-            if time.monotonic() >= next_kill and workers_killed < self.max_kills:
-                self._kill_a_worker(driver)
-                next_kill = time.monotonic() + self.rng.uniform(*KILL_EVERY_S)
+            # no worker alive (between two trials): _kill_a_worker is False, tried next round
+            if (self.worker_kill_due(finished)
+                    and time.monotonic() - last_kill >= MIN_KILL_GAP_S
+                    and self._kill_a_worker(driver)):
+                last_kill = time.monotonic()
             time.sleep(0.2)
         self.driver_rc.append(driver.returncode)
         return True
@@ -254,10 +268,12 @@ def _markdown(data: dict[str, Any]) -> str:
     for fault in faults:
         kinds[fault["kind"]] = kinds.get(fault["kind"], 0) + 1
     lines = [
-        f"Command: `{data['command']}`; {data['trials']} trials of {data['epochs']} epochs, "
-        f"2 at a time, retry budget `failure.max_retries: {RETRY_BUDGET}`; at most "
-        f"{data['max_worker_kills']} worker kills and one driver kill, {data['time_limit_s']:.0f}"
-        f" s limit. Wall time {data['wall_s']:.0f} s; {data['load']}.",
+        f"{data['trials']} trials of {data['epochs']} epochs, "
+        f"2 at a time, retry budget `failure.max_retries: {RETRY_BUDGET}`; "
+        f"{data['max_worker_kills']} worker kills spread over the trials' progress (the k-th "
+        f"once k/{data['max_worker_kills'] + 1} of the trials finished) and one driver kill at "
+        f"{DRIVER_KILL_AT:.0%} of them, {data['time_limit_s']:.0f} s limit. Wall time "
+        f"{data['wall_s']:.0f} s; {data['load']}.",
         "",
         markdown_table(["fault injected", "count"], sorted(kinds.items())),
         "",
@@ -294,9 +310,7 @@ def run(opts: Options) -> Report:
     with LoadWatch() as load:
         soak.run(exp_file)
     outcome = check_outcome(soak.run_dir, trials)
-    command = "python -m benchmarks chaos" + (" --smoke" if opts.smoke else "") + (
-        f" --trials {trials}" if opts.extra.get("trials") else "")
-    data = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    data = {"command": opts.command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "trials": trials, "epochs": epochs, "max_worker_kills": max_kills,
             "time_limit_s": TIME_LIMIT_S, "retry_budget": RETRY_BUDGET,
             "wall_s": soak.elapsed(), "load": load.text(), **load.as_dict(),

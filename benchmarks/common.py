@@ -24,6 +24,8 @@ class Options:
     seeds: int | None = None
     out_dir: Path = RESULTS_DIR
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the command line that runs this benchmark as it ran, stored with its result
+    command: str = "python -m benchmarks"
 
 
 @dataclass
@@ -66,30 +68,57 @@ def fmt_load(load: Sequence[float]) -> str:
     return "/".join(f"{x:.2f}" for x in load)
 
 
-class LoadWatch:
-    """Load average before and after a measurement, plus the mean 1-minute load sampled
-    every few seconds while it ran."""
+class Poller:
+    """A context manager whose daemon thread calls :meth:`tick` every ``every_s`` seconds
+    while the body runs (the first call one interval after the start); ``tick`` returning
+    True ends the polling early. :meth:`finish` runs once at the exit, in the caller."""
 
-    def __init__(self, every_s: float = 2.0):
+    def __init__(self, every_s: float):
         self.every_s = every_s
-        self.before = load_average()
-        self.after: tuple[float, float, float] | None = None
-        self._samples: list[float] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> LoadWatch:
+    def __enter__(self) -> Poller:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.after = load_average()
+        self.finish()
 
-    def _sample(self) -> None:
+    def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
-            self._samples.append(load_average()[0])
+            if self.tick():
+                return
+
+    def tick(self) -> bool | None:
+        """One reading; True: no more are needed."""
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """The reading at the exit (none by default)."""
+
+
+class LoadWatch(Poller):
+    """Load average before and after a measurement, plus the mean 1-minute load sampled
+    every few seconds while it ran."""
+
+    def __init__(self, every_s: float = 2.0):
+        super().__init__(every_s)
+        self.before = load_average()
+        self.after: tuple[float, float, float] | None = None
+        self._samples: list[float] = []
+
+    def __enter__(self) -> LoadWatch:
+        super().__enter__()
+        return self
+
+    def tick(self) -> None:
+        self._samples.append(load_average()[0])
+
+    def finish(self) -> None:
+        self.after = load_average()
 
     @property
     def mean(self) -> float:

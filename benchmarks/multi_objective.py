@@ -1,12 +1,12 @@
 """B7 multi-objective search: Optuna's multi-objective TPE + MOASHA against random + FIFO.
 
 Task, data, space and ledger are B1's (:mod:`benchmarks.search_efficiency`): the digits CNN on
-a 300-image subset validated on 500 others, at most 9 epochs per trial, two trials at a time,
-a budget of 90 training epochs per run (the ledger counts reported epochs exactly and stops the
-run there). Two objectives: ``val_accuracy`` (max) against ``params`` (min), the trainable
-parameter count. ``params`` and not ``latency_ms``: a count is exact and the same on a loaded
-machine, so the comparison measures the search, not the machine's noise; B1's space changes
-it over three orders of magnitude (channels, depth, hidden units).
+a 300-image subset validated on 500 others, at most 9 epochs per trial, two trials at a time, a
+budget of 90 training epochs per run (its ``TASK_FULL``; the ledger counts reported epochs
+exactly and stops the run there). Two objectives: ``val_accuracy`` (max) against ``params``
+(min), the trainable parameter count. ``params`` and not ``latency_ms``: a count is exact and
+the same on a loaded machine, so the comparison measures the search, not the machine's noise;
+B1's space changes it over three orders of magnitude (channels, depth, hidden units).
 
 - ``random``: random search + FIFO: ceil(budget / 9) = 10 trials of 9 epochs
 - ``moasha``: Optuna TPE over both objectives (6 random start-up trials, constant liar) +
@@ -36,7 +36,7 @@ from benchmarks.common import (
     plot_lines,
     run_seeds,
 )
-from benchmarks.search_efficiency import FULL, SMOKE, base_experiment
+from benchmarks.search_efficiency import SMOKE, TASK_FULL, base_experiment
 from benchmarks.tracking import EpochLedger
 from raytuner.search.pareto import hypervolume
 
@@ -114,7 +114,7 @@ def reference_of(data: dict[str, Any], scale: str = "params") -> tuple[float, fl
 def run(opts: Options) -> Report:
     """Every method for every seed (:func:`benchmarks.common.run_seeds`); the table is built
     from the JSON written after each run."""
-    size = dict(SMOKE if opts.smoke else FULL)
+    size = dict(SMOKE if opts.smoke else TASK_FULL)
     seeds = opts.seeds or size["seeds"]
     methods = opts.extra.get("methods") or list(METHODS)
     saved = opts.out_dir / "b7_multi_objective.json"

@@ -19,10 +19,10 @@ from benchmarks.common import RESULTS_DIR
 
 PAGE = RESULTS_DIR.parent / "RESULTS.md"
 
-#: (result name, title, command, what it measures), in the page's order
-SECTIONS: list[tuple[str, str, str, str]] = [
+#: (result name, title, what it measures), in the page's order; the command that reproduces a
+#: result is the one its benchmark stored with it (``python -m benchmarks`` stores its argv)
+SECTIONS: list[tuple[str, str, str]] = [
     ("default_experiment", "The default job against hand-written Ray Tune",
-     "python -m benchmarks default --seeds 5",
      "`raytuner run experiments/digits.yaml` and `benchmarks/bare_tune_digits.py` (the same "
      "job written by hand with Ray Tune: its own data code, CNN and loop, HyperOpt + ASHA, "
      "actor reuse, `with_parameters`, a checkpoint per epoch) in fresh processes, alternating; "
@@ -32,32 +32,29 @@ SECTIONS: list[tuple[str, str, str, str]] = [
      "training + evaluation' compares the two tools' own costs, the row after it the cost of "
      "the configurations each search chose."),
     ("b2_overhead", "B2: per-trial overhead of short trials",
-     "python -m benchmarks b2 --trials 200,40 --seeds 3",
      "Trivial trials (a 4-unit MLP, one epoch on 12 samples, a checkpoint, a report) through "
      "`raytuner.run` against a bare `Tuner` with actor reuse doing the same work by hand; for "
      "scale, bare trainables that only report."),
     ("b3_trial_speed", "B3: trial speed",
-     "python -m benchmarks b3 --seeds 5",
      "Samples/s of raytuner's training loop inside a Ray trial against a bare PyTorch loop in "
      "a process of its own and against the same bare loop as a bare Ray Tune trainable; "
      "training part and whole epoch."),
-    ("b1_search_efficiency", "B1: search efficiency", "python -m benchmarks b1 --seeds 5",
+    ("b1_search_efficiency", "B1: search efficiency",
      "Best validation accuracy against training epochs spent, per method, same budget."),
-    ("b5_scale", "B5: scale", "python -m benchmarks b5 --trials 100,300,1000",
+    ("b5_scale", "B5: scale",
      "Many trivial trials back to back: trials/s and the memory of the driver and of Ray's "
      "GCS and raylet."),
-    ("b6_population", "B6: PBT and PB2 against ASHA", "python -m benchmarks b6 --seeds 5",
-     "Population-based training (PBT, PB2) against ASHA on B1's task with the same epoch "
-     "budget: best accuracy at 25/50/100% of the budget."),
+    ("b6_population", "B6: PBT and PB2 against ASHA",
+     "Population-based training (PBT, PB2) against ASHA on B1's task, all with the same "
+     "epoch budget: best accuracy at 25/50/100% of the budget."),
     ("b7_multi_objective", "B7: multi-objective search, MOASHA + Optuna against random + FIFO",
-     "python -m benchmarks b7 --seeds 5",
-     "Accuracy against parameter count on B1's task with the same epoch budget: the "
+     "Accuracy against parameter count on B1's task, both with the same epoch budget: the "
      "hypervolume of the front at 25/50/100% of the budget, and MOASHA + Optuna's as a ratio "
      "of random + FIFO's on the same seed."),
-    ("chaos", "Chaos soak: killed workers and a killed driver", "python -m benchmarks chaos",
+    ("chaos", "Chaos soak: killed workers and a killed driver",
      "100 short trials while trial workers are SIGKILLed at random and the driver once, then "
      "`raytuner resume`; the checks say whether anything was lost."),
-    ("b4_logging_overhead", "B4: logging overhead", "python -m benchmarks b4 --seeds 5",
+    ("b4_logging_overhead", "B4: logging overhead",
      "The default experiment with raytuner's loggers (result files, TensorBoard aggregation) "
      "on and off."),
 ]
@@ -146,9 +143,11 @@ def render(results: Path = RESULTS_DIR) -> str:
         *_goal_rows(results),
         "",
     ]
-    for name, title, command, meaning in SECTIONS:
+    for name, title, meaning in SECTIONS:
         table = _table_of(results, name)
-        parts += [f"## {title}", "", f"Command: `{command}`. {meaning}", ""]
+        command = (_load(results, name) or {}).get("command")
+        said = f"Command: `{command}`." if command else "Command: not stored with this result."
+        parts += [f"## {title}", "", f"{said} {meaning}" if table else meaning, ""]
         parts += [table if table else "Not measured on the current code.", ""]
     for title, body in extra_sections:
         parts += [f"## {title}", "", body.strip(), ""]

@@ -23,12 +23,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import LoadWatch, Options, Report, markdown_table, plot_lines
+from benchmarks.common import LoadWatch, Options, Poller, Report, markdown_table, plot_lines
 
 FULL_SIZES = [100, 300, 1000, 10000]
 RAY_RELEASE_RATIO = 1.28  # Ray's own 10,000-trial release test: within 1.28x of ideal
@@ -99,11 +98,12 @@ def _rss_of(pids: list[int]) -> float:
     return total
 
 
-class RssSampler:
+class RssSampler(Poller):
     """RSS (MiB) of the driver, the GCS server and the raylets (summed): the value before,
     the largest seen while running (sampled every 0.5 s) and the value after."""
 
     def __init__(self) -> None:
+        super().__init__(0.5)
         daemons = ray_daemons()
         self.counts = {name: len(pids) for name, pids in daemons.items()}
         self._pids = {"driver": [os.getpid()], "gcs": daemons["gcs_server"],
@@ -111,29 +111,21 @@ class RssSampler:
         self.before = self._read()
         self.peak = dict(self.before)
         self.after: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _read(self) -> dict[str, float]:
         return {key: _rss_of(pids) for key, pids in self._pids.items()}
 
-    def _sample(self) -> None:
+    def tick(self) -> None:
         for key, value in self._read().items():
             self.peak[key] = max(self.peak[key], value)
 
     def __enter__(self) -> RssSampler:
-        self._thread.start()
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
+    def finish(self) -> None:
+        self.tick()
         self.after = self._read()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.5):
-            self._sample()
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"daemon_counts": self.counts}

@@ -95,7 +95,7 @@ def main() -> None:
     import ray
 
     from raytuner.config import load_experiment
-    from raytuner.runs.tuner import start_ray
+    from raytuner.runs.ray_start import start_ray
 
     exp = load_experiment(args.experiment, args.overrides)
     ray.init(address="local", include_dashboard=False, logging_level="ERROR")

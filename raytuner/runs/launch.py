@@ -64,15 +64,17 @@ def _fit(exp: Experiment, run_dir: Path, *, address: str | None, restore: bool,
          shared_storage: bool | None = None, callbacks: list | None = None,
          stop: Any = None) -> RunResult:
     # Deferred on purpose: these import Ray, which must not load before the checks above pass.
-    from raytuner import _ray_compat
-    from raytuner.cluster.capacity import check_cluster
-    from raytuner.runs import quiet
-    from raytuner.runs.display import close_displays
-    from raytuner.runs.tuner import build_tuner, fit, start_ray
+    from raytuner.runs.ray_start import TUNER_MODULES, start_ray
 
     start = time.monotonic()
     data = _load_shared_data(exp)
-    started_local = start_ray(address, exp)
+    started_local = start_ray(address, exp, meanwhile=TUNER_MODULES)
+    from raytuner import _ray_compat  # loaded while Ray started: see raytuner.runs.ray_start
+    from raytuner.cluster.capacity import check_cluster
+    from raytuner.runs import quiet
+    from raytuner.runs.display import close_displays
+    from raytuner.runs.tuner import build_tuner, fit
+
     # Before any trial: storage every node reaches, resources some node can provide.
     check_cluster(exp.resources.cpu, exp.resources.gpu, run_dir,
                   shared=storage.default_shared(shared_storage), fresh=not restore)

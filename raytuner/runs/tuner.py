@@ -1,5 +1,5 @@
 """Build the Ray Tune experiment (searcher, scheduler, resources, storage, failure policy,
-callbacks), start or join Ray, and fit it.
+callbacks) and fit it (:mod:`raytuner.runs.ray_start` starts or joins Ray).
 
 Everything the Tuner gets comes from the one validated experiment: the trainable, the searcher
 and the callbacks receive the :class:`Experiment` object itself (with its parsed space), never a
@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray import tune
 
 from raytuner import _ray_compat
@@ -27,7 +26,6 @@ from raytuner.runs.display import RunDisplay
 from raytuner.runs.folder import trial_dirname
 from raytuner.runs.resultlog import CsvResultLogger, JsonResultLogger
 from raytuner.runs.storage import ray_run_path, ray_storage
-from raytuner.runs.usercode import cluster_runtime_env
 from raytuner.search.schedulers import SCHEDULERS
 from raytuner.search.searchers import SEARCHERS
 from raytuner.search.space import max_value
@@ -40,34 +38,6 @@ from raytuner.trial.trainable import make_trainable
 #: files) and its own TensorBoard view instead of tensorboardX's, which would write every curve
 #: a second time (HParams only at trial end, the replayed step twice after a restore).
 NO_AUTO_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
-
-
-def start_ray(address: str | None, exp: Experiment | None = None) -> bool:
-    """Connect to ``address`` or start a local Ray with no dashboard (nothing listens on a
-    public address unless the user runs a cluster); True when this started a local Ray.
-
-    Workers' output stays in Ray's session logs unless ``--verbose`` (see
-    :mod:`raytuner.runs.quiet`). On a cluster, the user's modules found in the current folder
-    travel to the workers in the job's runtime environment (``py_modules``).
-    """
-    # Quiet by default: the live view says what matters; these warnings repeat per epoch.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {"logging_level": logging.WARNING,
-                              "log_to_driver": quiet.is_verbose()}
-    # RAY_ADDRESS is an explicit choice (`ray job submit` sets it for the job's driver).
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        runtime_env = cluster_runtime_env(exp) if exp is not None else None
-        ray.init(address=address, runtime_env=runtime_env, **kwargs)
-        return False
-    # "local" always starts a fresh instance: a bare ray.init() would silently join any
-    # cluster left running on this machine by `ray start`. Its workers search the driver's
-    # current folder for the user's modules (Ray adds it to their import path).
-    with quiet.quiet_token_notice():
-        ray.init(address="local", include_dashboard=False, **kwargs)
-    return True
 
 
 def max_epochs(exp: Experiment) -> int:

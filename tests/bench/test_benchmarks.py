@@ -264,8 +264,14 @@ def test_b5_smoke_runs_every_size(cluster, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_default_experiment_smoke(tmp_path: Path) -> None:
-    # both jobs in fresh processes, each with its own Ray (the module's Ray is not used)
-    text, data = _smoke("default", tmp_path)
+    # both jobs in fresh processes, each with its own Ray (the module's Ray is not used);
+    # through the entry point, which stores the command line with the result
+    from benchmarks.__main__ import main
+
+    assert main(["default", "--smoke", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "default_experiment.md").read_text(encoding="utf-8")
+    data = json.loads((tmp_path / "default_experiment.json").read_text(encoding="utf-8"))
+    assert data["command"] == f"python -m benchmarks default --smoke --out {tmp_path}"
     for side in ("raytuner", "bare"):
         (run,) = data[side]
         assert run["trials"] == 2 and run["epochs"] >= 2 and run["best"] > 0.1
@@ -280,7 +286,9 @@ def test_results_page_copies_every_figure_from_stored_results(tmp_path: Path) ->
 
     (tmp_path / "b2_overhead.md").write_text("# B2\n\n| variant | trials/s |\n|---|---|\n"
                                              "| raytuner | 12.345 |\n\n![b2](b2_overhead.png)\n")
-    (tmp_path / "b2_overhead.json").write_text(json.dumps({"ratio_same_work": 0.8125}))
+    (tmp_path / "b2_overhead.json").write_text(json.dumps(
+        {"ratio_same_work": 0.8125, "command": "python -m benchmarks b2 --seeds 3"}))
+    (tmp_path / "b3_trial_speed.md").write_text("# B3\n\n| loop | samples/s |\n|---|---|\n")
     (tmp_path / "default_experiment.json").write_text(json.dumps(
         {"ratio_total": 1.0625, "plan_contains_runs": True,
          "first_result_s": {"raytuner": 9.5, "bare": 10.0}}))
@@ -291,8 +299,12 @@ def test_results_page_copies_every_figure_from_stored_results(tmp_path: Path) ->
     assert "| 1.062 | <= 1.1 | **met** |" in page
     assert "-0.50 s | <= 0 s | **met** |" in page
     assert "## Chaos soak" in page and "42 faults injected" in page
-    # every benchmark but B2 stored no table here
-    assert page.count("Not measured on the current code.") == len(SECTIONS) - 1
+    # the command each result was made by comes from its JSON; none stored: said so
+    assert "Command: `python -m benchmarks b2 --seeds 3`." in page
+    assert page.count("Command: not stored with this result.") == 1
+    assert page.count("Command:") == 2
+    # every benchmark but B2 and B3 stored no table here
+    assert page.count("Not measured on the current code.") == len(SECTIONS) - 2
 
 
 def test_chaos_report_table_comes_from_its_data() -> None:
@@ -311,3 +323,16 @@ def test_chaos_report_table_comes_from_its_data() -> None:
     text = chaos._markdown(data)
     assert "| worker SIGKILL | 2 |" in text and "| driver SIGKILL (session) | 1 |" in text
     assert "| **all checks pass** | **True** |" in text
+
+
+def test_chaos_worker_kills_are_spread_over_the_trials_progress(tmp_path: Path) -> None:
+    from benchmarks import chaos
+
+    soak = chaos.Soak(tmp_path, trials=100, max_kills=12, time_limit_s=60.0)
+    # the k-th kill once k/13 of the 100 trials have finished: 7.7, 15.4, ... 92.3
+    assert not soak.worker_kill_due(7) and soak.worker_kill_due(8)
+    soak.faults.append({"kind": "worker SIGKILL"})
+    soak.faults.append({"kind": "driver SIGKILL (session)"})  # not a worker kill
+    assert not soak.worker_kill_due(15) and soak.worker_kill_due(16)
+    soak.faults += [{"kind": "worker SIGKILL"}] * 11
+    assert not soak.worker_kill_due(100)  # all 12 spent
