@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -51,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stored_command(out_dir: Path, name: str) -> str | None:
+    """The command stored with the result ``name`` in ``out_dir``, if any."""
+    path = out_dir / f"{name}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -69,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                        command=command)
         module = importlib.import_module(BENCHMARKS[each])
         report = module.run(opts)
-        report.data["command"] = command
+        # a report rebuilt from saved runs keeps the command that ran them, where stored
+        earlier = _stored_command(opts.out_dir, report.name) if args.report_only else None
+        report.data["command"] = earlier or command
         path = report.write(opts.out_dir)
         print(path.read_text(encoding="utf-8"))
         print(f"wrote {path}", file=sys.stderr)

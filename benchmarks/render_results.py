@@ -76,6 +76,8 @@ GOALS: list[tuple[str, str, str, str, float]] = [
      "raytuner's loggers: extra time per epoch of the default job, %", "<=", 5.0),
     ("b2_overhead", "ratio_same_work", "short trials vs bare Tuner (reuse, same work)", ">=",
      0.90),
+    ("b1_search_efficiency", "ratio_epochs_to_target",
+     "B1: HyperOpt + ASHA's epochs to the target over random + FIFO's (medians)", "<=", 0.333),
 ]
 
 

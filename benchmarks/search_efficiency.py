@@ -322,6 +322,14 @@ def _median(values: list[float | None]) -> float | None:
     return None if value == float("inf") else value
 
 
+def epochs_ratio(runs: dict[str, list[dict[str, Any]]]) -> float | None:
+    """(d)'s median epochs to the target over (a)'s (the goal: <= 1/3); None unless both
+    median runs reached it."""
+    a_ep = _median([r["epochs_to_target"] for r in runs.get("a", [])]) if "a" in runs else None
+    d_ep = _median([r["epochs_to_target"] for r in runs.get("d", [])]) if "d" in runs else None
+    return d_ep / a_ep if a_ep and d_ep is not None else None
+
+
 def _goal_lines(runs: dict[str, list[dict[str, Any]]], target: float) -> list[str]:
     lines = []
 
@@ -436,7 +444,7 @@ def _report(runs: dict[str, list[dict[str, Any]]], size: dict[str, Any], target:
     ]
     return Report("b1_search_efficiency", "B1: search efficiency", markdown, plots,
                   {"size": size, "seeds": seeds, "ray_start_s": ray_start_s, "pilot": pilot_data,
-                   "runs": runs})
+                   "ratio_epochs_to_target": epochs_ratio(runs), "runs": runs})
 
 
 def pilot(out_dir: Path, trials: int = PILOT_TRIALS, epochs: int = 9) -> dict[str, Any]:

@@ -336,3 +336,16 @@ def test_chaos_worker_kills_are_spread_over_the_trials_progress(tmp_path: Path) 
     assert not soak.worker_kill_due(15) and soak.worker_kill_due(16)
     soak.faults += [{"kind": "worker SIGKILL"}] * 11
     assert not soak.worker_kill_due(100)  # all 12 spent
+
+
+def test_a_report_rebuilt_from_saved_runs_keeps_the_command_that_ran_them(
+        tmp_path: Path) -> None:
+    from benchmarks.__main__ import _stored_command
+
+    (tmp_path / "b1_search_efficiency.json").write_text(
+        json.dumps({"command": "python -m benchmarks b1 --seeds 5"}), encoding="utf-8")
+    (tmp_path / "b5_scale.json").write_text("{not json", encoding="utf-8")
+    assert _stored_command(tmp_path, "b1_search_efficiency") == \
+        "python -m benchmarks b1 --seeds 5"
+    assert _stored_command(tmp_path, "b5_scale") is None  # unreadable: the new command
+    assert _stored_command(tmp_path, "b6_population") is None  # none stored
