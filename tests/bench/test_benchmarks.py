@@ -272,13 +272,14 @@ def test_default_experiment_smoke(tmp_path: Path) -> None:
     text = (tmp_path / "default_experiment.md").read_text(encoding="utf-8")
     data = json.loads((tmp_path / "default_experiment.json").read_text(encoding="utf-8"))
     assert data["command"] == f"python -m benchmarks default --smoke --out {tmp_path}"
-    for side in ("raytuner", "bare"):
+    for side in ("raytuner", "flat", "bare"):
         (run,) = data[side]
         assert run["trials"] == 2 and run["epochs"] >= 2 and run["best"] > 0.1
         assert 0 < run["first_result_s"] < run["total_s"]
         assert 0 < run["inside_s"] < run["total_s"]
     assert data["plan"]["trials"] == 2
     assert "hand-written Ray Tune" in text and "bounds contain every run" in text
+    assert "raytuner, flat space" in text and data["ratio_total_flat"] > 0
 
 
 def test_results_page_copies_every_figure_from_stored_results(tmp_path: Path) -> None:
