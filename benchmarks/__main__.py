@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trials", default=None,
                         help="B2: number of trials (default 200), or N,M with M trials for "
                              "the slow no-reuse variant; B5: comma-separated sizes "
-                             "(default 100,300,1000); chaos: trials (default 100)")
+                             "(default 100,300,1000,10000); chaos: trials (default 100)")
     return parser
 
 
