@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -78,7 +78,7 @@ class Poller:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> Poller:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -109,10 +109,6 @@ class LoadWatch(Poller):
         self.before = load_average()
         self.after: tuple[float, float, float] | None = None
         self._samples: list[float] = []
-
-    def __enter__(self) -> LoadWatch:
-        super().__enter__()
-        return self
 
     def tick(self) -> None:
         self._samples.append(load_average()[0])

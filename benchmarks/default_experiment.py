@@ -53,10 +53,6 @@ class FirstCheckpointWatch(Poller):
         self._pattern = str(run_dir / "*" / "checkpoint_000000")
         self._started = started
 
-    def __enter__(self) -> FirstCheckpointWatch:
-        super().__enter__()
-        return self
-
     def tick(self) -> bool:
         if glob.glob(self._pattern):
             self.seen = time.time() - self._started
@@ -148,6 +144,15 @@ def plan_bounds(smoke: bool) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
+def _ratio(ours: list[dict[str, Any]], theirs: list[dict[str, Any]], key: str) -> float:
+    """Median ``key`` of ``ours`` over the median of ``theirs`` (0 when ours has none)."""
+    return (_med(ours, key) or 0) / (_med(theirs, key) or 1)
+
+
+def _epochs_by_seed(runs: list[dict[str, Any]]) -> str:
+    return " ".join(str(r["epochs"]) for r in runs)
+
+
 def _med(runs: list[dict[str, Any]], key: str) -> float | None:
     values = [r[key] for r in runs if r.get(key) is not None]
     return statistics.median(values) if values else None
@@ -193,18 +198,16 @@ def run(opts: Options) -> Report:
                 into.append(runner(storage, f"{label}-{rep}", opts.smoke, seed=rep))
                 print(f"rep {rep} {label}: {into[-1]['total_s']:.1f} s", file=sys.stderr)
         plan = plan_bounds(opts.smoke)
-    ratio_total = (_med(ours, "total_s") or 0) / (_med(bare, "total_s") or 1)
-    ratio_inside = (_med(ours, "inside_s") or 0) / (_med(bare, "inside_s") or 1)
+    ratio_total = _ratio(ours, bare, "total_s")
+    ratio_inside = _ratio(ours, bare, "inside_s")
     # The two searches draw different configurations (HyperOpt over a nested vs a flat
     # optimizer choice), so ASHA lets a different number of epochs run: per epoch is the
     # like-for-like figure of the work.
     for r in ours + flat + bare:
         r["inside_s_per_epoch"] = r["inside_s"] / r["epochs"]
         r["epoch_time_per_epoch_s"] = r["epoch_time_s"] / r["epochs"]
-    ratio_overhead = (_med(ours, "overhead_per_epoch_s") or 0) / (
-        _med(bare, "overhead_per_epoch_s") or 1)
-    ratio_per_epoch = (_med(ours, "inside_s_per_epoch") or 0) / (
-        _med(bare, "inside_s_per_epoch") or 1)
+    ratio_overhead = _ratio(ours, bare, "overhead_per_epoch_s")
+    ratio_per_epoch = _ratio(ours, bare, "inside_s_per_epoch")
     first_ours, first_bare = _med(ours, "first_result_s"), _med(bare, "first_result_s")
     low, high = plan["wall_seconds"]["lower"], plan["wall_seconds"]["upper"]
     inside_all = [r["inside_s"] for r in ours]
@@ -240,9 +243,8 @@ def run(opts: Options) -> Report:
          ", ".join(f"{t:.1f}" for t in inside_all) + " s", "",
          f"bounds contain every run: {'met' if contained else 'missed'}"],
     ]
-    ratio_total_flat = (_med(flat, "total_s") or 0) / (_med(bare, "total_s") or 1)
-    ratio_per_epoch_flat = (_med(flat, "inside_s_per_epoch") or 0) / (
-        _med(bare, "inside_s_per_epoch") or 1)
+    ratio_total_flat = _ratio(flat, bare, "total_s")
+    ratio_per_epoch_flat = _ratio(flat, bare, "inside_s_per_epoch")
     flat_rows = [
         ["whole command, median [min, max]", _spread(flat, "total_s"),
          _spread(bare, "total_s"), f"{ratio_total_flat:.2f}x",
@@ -254,8 +256,7 @@ def run(opts: Options) -> Report:
          _spread(bare, "epoch_time_per_epoch_s", " s"), "", ""],
         ["first result after the command's start", _spread(flat, "first_result_s"),
          _spread(bare, "first_result_s"), "", ""],
-        ["epochs per run, by seed", " ".join(str(r["epochs"]) for r in flat),
-         " ".join(str(r["epochs"]) for r in bare), "", ""],
+        ["epochs per run, by seed", _epochs_by_seed(flat), _epochs_by_seed(bare), "", ""],
     ]
     loads = [r["load"]["load_mean_1m"] for r in ours + flat + bare]
     markdown = ((f"Smoke size ({SMOKE_SETS}): figures meaningless.\n\n" if opts.smoke else "")
@@ -266,8 +267,7 @@ def run(opts: Options) -> Report:
                 + markdown_table(["figure", "raytuner", "hand-written Ray Tune", "ratio",
                                   "goal"], rows)
                 + "\n\nEpochs per run, by seed: raytuner "
-                + " ".join(str(r["epochs"]) for r in ours) + "; hand-written "
-                + " ".join(str(r["epochs"]) for r in bare) + ".\n\n"
+                + _epochs_by_seed(ours) + "; hand-written " + _epochs_by_seed(bare) + ".\n\n"
                 "The same job with the same search: raytuner run on the hand-written script's "
                 "flat space (the optimizer a flat choice, the momentum always sampled; "
                 "`experiments/digits.yaml` itself nests the momentum under sgd, which Ray's "

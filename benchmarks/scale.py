@@ -119,10 +119,6 @@ class RssSampler(Poller):
         for key, value in self._read().items():
             self.peak[key] = max(self.peak[key], value)
 
-    def __enter__(self) -> RssSampler:
-        super().__enter__()
-        return self
-
     def finish(self) -> None:
         self.tick()
         self.after = self._read()

@@ -322,11 +322,17 @@ def _median(values: list[float | None]) -> float | None:
     return None if value == float("inf") else value
 
 
+def _method_median(runs: dict[str, list[dict[str, Any]]], key: str, field: str
+                   ) -> float | None:
+    """:func:`_median` of ``field`` over method ``key``'s runs (None without that method)."""
+    return _median([r[field] for r in runs[key]]) if key in runs else None
+
+
 def epochs_ratio(runs: dict[str, list[dict[str, Any]]]) -> float | None:
     """(d)'s median epochs to the target over (a)'s (the goal: <= 1/3); None unless both
     median runs reached it."""
-    a_ep = _median([r["epochs_to_target"] for r in runs.get("a", [])]) if "a" in runs else None
-    d_ep = _median([r["epochs_to_target"] for r in runs.get("d", [])]) if "d" in runs else None
+    a_ep = _method_median(runs, "a", "epochs_to_target")
+    d_ep = _method_median(runs, "d", "epochs_to_target")
     return d_ep / a_ep if a_ep and d_ep is not None else None
 
 
@@ -334,7 +340,7 @@ def _goal_lines(runs: dict[str, list[dict[str, Any]]], target: float) -> list[st
     lines = []
 
     def med(key: str, field: str) -> float | None:
-        return _median([r[field] for r in runs.get(key, [])]) if key in runs else None
+        return _method_median(runs, key, field)
 
     a_ep, d_ep = med("a", "epochs_to_target"), med("d", "epochs_to_target")
     if "a" in runs and "d" in runs:
@@ -347,7 +353,7 @@ def _goal_lines(runs: dict[str, list[dict[str, Any]]], target: float) -> list[st
                          "of (a)'s epochs only if (a) would need "
                          f">= {3 * d_ep:.0f}: met (a lower bound).")
         else:
-            ratio = d_ep / a_ep
+            ratio = epochs_ratio(runs)
             lines.append(f"- (d) needs {d_ep:.0f} epochs to {target} against (a)'s {a_ep:.0f} "
                          f"(median): ratio {ratio:.2f}, goal <= 0.33: "
                          f"**{'met' if ratio <= 1 / 3 else 'missed'}**.")

@@ -9,7 +9,7 @@ fails to import there is imported again where it is used and fails there with it
 
 Two threads importing at once can deadlock only if each holds a module the other needs. The
 main thread holds none while ``ray.init`` runs once the modules ``ray.init`` imports on its
-first call are loaded (:data:`RAY_INIT_IMPORTS`, Ray 2.60; ``tests/test_ray_compat.py``
+first call are loaded (:data:`RAY_INIT_IMPORTS`, Ray 2.60; ``tests/runs/test_ray_start.py``
 checks that the list is complete), so it loads them before the thread starts.
 """
 
